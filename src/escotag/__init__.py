@@ -1,0 +1,19 @@
+"""escotag: tag job postings with ESCO occupations, in many languages, on a CPU."""
+
+from .errors import ConfigError, DataError, EscotagError
+from .postings import Posting
+from .tagger import Prediction, Tagger
+from .taxonomy import Taxonomy, load_taxonomy
+
+__version__ = "0.1.0"
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "EscotagError",
+    "Posting",
+    "Prediction",
+    "Tagger",
+    "Taxonomy",
+    "__version__",
+    "load_taxonomy",
+]

@@ -1,0 +1,88 @@
+"""On-disk cache of encoded texts under ESCOTAG_HOME, verified on load and written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .config import home_dir
+from .encoders import Encoder
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+def texts_digest(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
+
+
+def _file_sha(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def cache_key(encoder_id: str, texts: Sequence[str], meta: dict) -> str:
+    blob = json.dumps([FORMAT_VERSION, encoder_id, texts_digest(texts), meta], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _load(folder: Path, key: str, n: int) -> np.ndarray | None:
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        vectors_path = folder / "vectors.npy"
+        if manifest.get("key") != key or manifest.get("count") != n:
+            raise ValueError("manifest does not match")
+        if _file_sha(vectors_path) != manifest["sha256"]:
+            raise ValueError("checksum mismatch")
+        vectors = np.load(vectors_path, allow_pickle=False)
+        if vectors.shape[0] != n or vectors.dtype != np.float32:
+            raise ValueError(f"unexpected array {vectors.shape} {vectors.dtype}")
+        return vectors
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        log.warning("index cache %s is stale or corrupt (%s): rebuilding it", folder, exc)
+        return None
+
+
+def _store(folder: Path, key: str, vectors: np.ndarray, meta: dict) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
+        manifest = {"key": key, "count": int(vectors.shape[0]), "dim": int(vectors.shape[1]),
+                    "sha256": _file_sha(tmp / "vectors.npy"), "format": FORMAT_VERSION, **meta}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except OSError as exc:
+        log.warning("could not write index cache %s (%s); continuing without it", folder, exc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cached_encode(encoder: Encoder, texts: Sequence[str], meta: dict, progress: bool = True) -> np.ndarray:
+    """Vectors of texts, from the cache when a verified entry exists, else encoded and stored.
+
+    meta (taxonomy hash, language, index config…) goes into the key and the manifest.
+    """
+    key = cache_key(encoder.id, texts, meta)
+    folder = home_dir() / "index" / key
+    vectors = _load(folder, key, len(texts))
+    if vectors is None:
+        vectors = encoder.encode(texts, progress=progress)
+        _store(folder, key, vectors, meta)
+    return vectors

@@ -1,0 +1,139 @@
+"""Multi-view concept index: several texts (views) per concept, scored densely and lexically.
+
+A concept's score in a channel is its best view's score. Views are kept sorted by concept, so the
+per-concept maximum is one ``np.maximum.reduceat`` over the similarity matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from .cache import cached_encode
+from .encoders import Encoder
+from .text import normalize
+
+EMPTY = -1.0  # the score of a concept that has no view in a channel
+
+
+@dataclass
+class Views:
+    """Texts of concepts: owner[i] is the concept index of texts[i]; sorted by owner."""
+
+    owner: np.ndarray
+    texts: list[str]
+
+    @classmethod
+    def from_pairs(cls, pairs: Sequence[tuple[int, str]]) -> Views:
+        unique = sorted(dict.fromkeys((c, t) for c, t in pairs if t))
+        return cls(np.array([c for c, _ in unique], dtype=np.int64), [t for _, t in unique])
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _max_by_owner(sims: np.ndarray, owner: np.ndarray, n_concepts: int) -> np.ndarray:
+    out = np.full((sims.shape[0], n_concepts), EMPTY, dtype=np.float32)
+    if owner.size == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    out[:, owner[starts]] = np.maximum.reduceat(sims, starts, axis=1)
+    return out
+
+
+class DenseChannel:
+    def __init__(self, views: Views, vectors: np.ndarray, n_concepts: int) -> None:
+        self.views, self.vectors, self.n_concepts = views, vectors, n_concepts
+
+    @classmethod
+    def build(cls, views: Views, n_concepts: int, encoder: Encoder, meta: dict) -> DenseChannel:
+        return cls(views, cached_encode(encoder, views.texts, meta), n_concepts)
+
+    def score(self, queries: np.ndarray) -> np.ndarray:
+        return _max_by_owner(queries @ self.vectors.T, self.views.owner, self.n_concepts)
+
+
+class LexicalChannel:
+    """Character n-gram TF-IDF over normalised texts (scikit-learn)."""
+
+    def __init__(self, views: Views, n_concepts: int) -> None:
+        self.views, self.n_concepts = views, n_concepts
+        self.vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 4), preprocessor=normalize, sublinear_tf=True, dtype=np.float32
+        )
+        self.matrix = self.vectorizer.fit_transform(views.texts).T.tocsr() if len(views) else None
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        if self.matrix is None:
+            return np.full((len(texts), self.n_concepts), EMPTY, dtype=np.float32)
+        sims = (self.vectorizer.transform(texts) @ self.matrix).toarray()
+        return _max_by_owner(sims, self.views.owner, self.n_concepts)
+
+
+@dataclass
+class Block:
+    """The views of one language: label vectors, description vectors and the lexical channel on labels."""
+
+    lang: str
+    labels: DenseChannel
+    descriptions: DenseChannel
+    lexical: LexicalChannel | None
+
+    @classmethod
+    def build(
+        cls, lang: str, labels: Views, descriptions: Views, n_concepts: int, encoder: Encoder, meta: dict,
+        lexical: bool = True,
+    ) -> Block:
+        return cls(
+            lang,
+            DenseChannel.build(labels, n_concepts, encoder, {**meta, "lang": lang, "views": "labels"}),
+            DenseChannel.build(descriptions, n_concepts, encoder, {**meta, "lang": lang, "views": "descriptions"}),
+            LexicalChannel(labels, n_concepts) if lexical else None,
+        )
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How channel scores fuse into a concept score. Chosen on ESCO held-out labels (``escotag tune``)."""
+
+    description: float = 0.3  # title vs. occupation description views
+    lexical: float = 0.3  # title vs. labels, character n-grams
+    posting: float = 0.3  # posting description vs. occupation label and description views
+
+
+class ConceptIndex:
+    """Blocks over one list of concepts; scores are fused over channels and maxed over blocks."""
+
+    def __init__(self, blocks: list[Block], n_concepts: int, weights: Weights) -> None:
+        self.blocks, self.n_concepts, self.weights = blocks, n_concepts, weights
+
+    def channels(self, vectors: np.ndarray, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Per channel, the best score over blocks: (n_queries, n_concepts) each."""
+        def best(scores: list[np.ndarray]) -> np.ndarray:
+            return np.maximum.reduce(scores) if scores else np.full(
+                (len(texts), self.n_concepts), EMPTY, dtype=np.float32)
+        return {
+            "label": best([b.labels.score(vectors) for b in self.blocks]),
+            "description": best([b.descriptions.score(vectors) for b in self.blocks]),
+            "lexical": best([b.lexical.score(texts) for b in self.blocks if b.lexical is not None]),
+        }
+
+    def score(
+        self, title_vectors: np.ndarray, titles: Sequence[str], description_vectors: np.ndarray | None = None,
+        has_description: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Fused scores (n_queries, n_concepts) of titles, plus their postings' descriptions where given."""
+        w = self.weights
+        ch = self.channels(title_vectors, titles)
+        fused = ch["label"] + w.description * ch["description"] + w.lexical * ch["lexical"]
+        if description_vectors is not None and has_description is not None and has_description.any():
+            rows = np.flatnonzero(has_description)
+            dv = description_vectors[rows]
+            posting = np.maximum.reduce(
+                [np.maximum(b.labels.score(dv), b.descriptions.score(dv)) for b in self.blocks]
+            )
+            fused[rows] += w.posting * posting
+        return fused

@@ -1,0 +1,53 @@
+"""Posting inputs: the item type and how a posting's description is cut down to what carries signal."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .text import lead
+
+# Only the lead of a description is encoded: it is where ads say what the job is, and encoding cost grows
+# with length (see README, "Speed").
+DESCRIPTION_CHARS = 400
+MAX_TITLE_CHARS = 1_000
+_FIELD_LINE = re.compile(r"^[\w /&-]{1,30}:\s*.{0,80}$")  # 'Company: ACME', 'Key Responsibilities:'
+
+
+@dataclass(frozen=True)
+class Posting:
+    title: str
+    description: str = ""
+    id: str | None = None
+    language: str | None = None
+
+
+def as_posting(item: object) -> Posting:
+    """A Posting from a Posting, a title string, a mapping with 'title' (and 'description'), or a tuple."""
+    if isinstance(item, Posting):
+        posting = item
+    elif isinstance(item, str):
+        posting = Posting(item)
+    elif isinstance(item, Mapping):
+        posting = Posting(
+            str(item.get("title") or ""), str(item.get("description") or ""),
+            None if item.get("id") is None else str(item["id"]), item.get("language"),
+        )
+    elif isinstance(item, tuple) and 1 <= len(item) <= 2:
+        posting = Posting(*(str(x or "") for x in item))
+    else:
+        raise ConfigError(f"cannot read a posting from {type(item).__name__}: give a title string or a dict")
+    if not posting.title.strip():
+        raise ConfigError("a posting needs a non-empty title")
+    return posting
+
+
+def description_lead(description: str, title: str = "", max_chars: int = DESCRIPTION_CHARS) -> str:
+    """The leading sentences of a description, without 'Field: value' and heading lines."""
+    lines = [
+        line for line in description.splitlines()
+        if line.strip() and not _FIELD_LINE.match(line.strip()) and line.strip() != title.strip()
+    ]
+    return lead("\n".join(lines), max_chars)

@@ -1,0 +1,254 @@
+"""ESCO taxonomy: occupations and ISCO-08 groups, with labels in many languages, from an ESCO CSV export."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import ESCO_DOWNLOAD_HINT
+from .errors import DataError
+from .text import label_variants
+
+PIVOT = "en"
+_OCC_FILE = re.compile(r"occupations_([a-z]{2,3})\.csv$")
+_OCC_COLUMNS = ("conceptUri", "iscoGroup", "preferredLabel", "altLabels", "hiddenLabels", "description", "code")
+_ISCO_COLUMNS = ("conceptUri", "code", "preferredLabel")
+_BROADER_COLUMNS = ("conceptUri", "broaderUri")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A concept's texts in one language."""
+
+    preferred: str
+    alt: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
+    description: str = ""
+
+    def variants(self) -> list[str]:
+        """Every surface form, gendered forms split, without repeats; the preferred label's forms first."""
+        forms = [v for label in (self.preferred, *self.alt, *self.hidden) for v in label_variants(label)]
+        return list(dict.fromkeys(forms))
+
+
+@dataclass
+class Concept:
+    """An ESCO occupation or ISCO-08 group."""
+
+    uri: str
+    code: str
+    parent: str | None = None
+    labels: dict[str, Labels] = field(default_factory=dict)
+
+    def label(self, lang: str = PIVOT) -> str:
+        """Preferred label in lang, falling back to English."""
+        found = self.labels.get(lang) or self.labels.get(PIVOT)
+        return found.preferred if found else ""
+
+
+@dataclass
+class Occupation(Concept):
+    isco_code: str = ""
+
+
+@dataclass
+class IscoGroup(Concept):
+    pass
+
+
+class Taxonomy:
+    """Occupations (sorted by URI) and ISCO groups, with their labels per language."""
+
+    def __init__(
+        self,
+        occupations: list[Occupation],
+        isco_groups: dict[str, IscoGroup],
+        content_hash: str,
+        source: str = "",
+    ) -> None:
+        self.occupations = sorted(occupations, key=lambda o: o.uri)
+        self.isco_groups = isco_groups
+        self.content_hash = content_hash
+        self.source = source
+        self.position = {o.uri: i for i, o in enumerate(self.occupations)}
+        self._isco_by_code = {g.code: g for g in isco_groups.values()}
+
+    def __len__(self) -> int:
+        return len(self.occupations)
+
+    @property
+    def languages(self) -> list[str]:
+        langs = {lang for o in self.occupations for lang in o.labels}
+        return sorted(langs, key=lambda lang: (lang != PIVOT, lang))
+
+    def get(self, uri: str) -> Occupation | IscoGroup | None:
+        if uri in self.position:
+            return self.occupations[self.position[uri]]
+        return self.isco_groups.get(uri)
+
+    def isco_group(self, code: str) -> IscoGroup | None:
+        return self._isco_by_code.get(code)
+
+    def isco_label(self, code: str, lang: str = PIVOT) -> str:
+        group = self._isco_by_code.get(code)
+        return group.label(lang) if group else ""
+
+    def occupations_under(self, isco_uri: str) -> set[str]:
+        """URIs of the occupations whose ISCO-08 unit group lies under this group (at any level)."""
+        group = self.isco_groups.get(isco_uri)
+        code = group.code if group else isco_uri.rsplit("/C", 1)[-1]
+        return {o.uri for o in self.occupations if o.isco_code.startswith(code)}
+
+    def subset(self, uris: list[str]) -> Taxonomy:
+        """A taxonomy holding only these occupations (for tests and experiments)."""
+        keep = set(uris)
+        occupations = [o for o in self.occupations if o.uri in keep]
+        digest = hashlib.sha256((self.content_hash + "|".join(sorted(keep))).encode()).hexdigest()
+        return Taxonomy(occupations, self.isco_groups, digest, self.source)
+
+    def without_language(self, langs: set[str]) -> Taxonomy:
+        """The same taxonomy with every text in these languages removed (for cross-lingual checks)."""
+        occupations = [
+            Occupation(o.uri, o.code, o.parent, {k: v for k, v in o.labels.items() if k not in langs}, o.isco_code)
+            for o in self.occupations
+        ]
+        digest = hashlib.sha256((self.content_hash + "-" + ",".join(sorted(langs))).encode()).hexdigest()
+        return Taxonomy(occupations, self.isco_groups, digest, self.source)
+
+
+class _Source:
+    """A folder or a zip file of ESCO CSV files, read by file name."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            raise DataError(path, f"no such ESCO folder or zip; {ESCO_DOWNLOAD_HINT}")
+        self.zip: zipfile.ZipFile | None = None
+        if path.is_file():
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except zipfile.BadZipFile as exc:
+                raise DataError(path, f"not a folder nor a readable zip file ({exc})") from exc
+            self.names = {Path(n).name: n for n in self.zip.namelist() if not n.endswith("/")}
+        else:
+            self.names = {p.name: p.name for p in path.iterdir() if p.is_file()}
+
+    def display(self, name: str) -> str:
+        return f"{self.path}!{self.names[name]}" if self.zip else str(self.path / name)
+
+    def read(self, name: str) -> bytes:
+        try:
+            if self.zip:
+                return self.zip.read(self.names[name])
+            return (self.path / name).read_bytes()
+        except OSError as exc:
+            raise DataError(self.display(name), f"cannot read file ({exc.strerror or exc})") from exc
+
+
+def _rows(source: _Source, name: str, data: bytes, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    where = source.display(name)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(where, f"not UTF-8 text ({exc.reason})", line) from exc
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(where, f"missing column(s) {', '.join(missing)} (is this an ESCO CSV export?)", 1)
+        for row in reader:
+            if None in row or any(v is None for v in row.values()):
+                raise DataError(where, "row has a different number of fields than the header", reader.line_num)
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise DataError(where, f"malformed CSV ({exc})", reader.line_num) from exc
+
+
+def _split(cell: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for v in cell.split("\n") if v.strip()))
+
+
+def _labels(row: dict) -> Labels:
+    return Labels(
+        preferred=row["preferredLabel"].strip(),
+        alt=_split(row.get("altLabels", "")),
+        hidden=_split(row.get("hiddenLabels", "")),
+        description=(row.get("description") or "").strip(),
+    )
+
+
+def _read_occupations(source: _Source, name: str, data: bytes) -> dict[str, tuple[dict, Labels]]:
+    """Rows by URI; when a URI repeats, the row with the newest modifiedDate wins."""
+    out: dict[str, tuple[dict, Labels]] = {}
+    newest: dict[str, str] = {}
+    for line, row in _rows(source, name, data, _OCC_COLUMNS):
+        uri = row["conceptUri"].strip()
+        if not uri:
+            raise DataError(source.display(name), "empty conceptUri", line)
+        modified = row.get("modifiedDate", "")
+        if uri in out and modified <= newest[uri]:
+            continue
+        newest[uri] = modified
+        out[uri] = (row, _labels(row))
+    return out
+
+
+def load_taxonomy(path: str | Path, languages: list[str] | None = None) -> Taxonomy:
+    """Load an ESCO CSV export folder or zip: occupations_<lang>.csv (English required),
+    ISCOGroups_<lang>.csv where present, broaderRelationsOccPillar_<lang>.csv.
+
+    ISCO and ESCO codes come from the English file: some re-saved exports lost leading zeros.
+    """
+    source = _Source(Path(path))
+    found = {m.group(1): name for name in source.names if (m := _OCC_FILE.search(name))}
+    if PIVOT not in found:
+        raise DataError(
+            source.path, f"no occupations_en.csv (found: {', '.join(sorted(source.names)) or 'nothing'}); "
+            f"English is required; {ESCO_DOWNLOAD_HINT}"
+        )
+    langs = [PIVOT] + sorted(lang for lang in found if lang != PIVOT and (languages is None or lang in languages))
+    digest = hashlib.sha256()
+
+    def read(name: str) -> bytes:
+        data = source.read(name)
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+        return data
+
+    occupations: dict[str, Occupation] = {}
+    for lang in langs:
+        name = found[lang]
+        for uri, (row, labels) in _read_occupations(source, name, read(name)).items():
+            if lang == PIVOT:
+                isco = row["iscoGroup"].strip()
+                if not isco.isdigit():
+                    raise DataError(source.display(name), f"iscoGroup {isco!r} of {uri} is not an ISCO code")
+                occupations[uri] = Occupation(uri, row["code"].strip(), None, {}, isco_code=isco.zfill(4))
+            if uri in occupations and labels.preferred:
+                occupations[uri].labels[lang] = labels
+
+    groups: dict[str, IscoGroup] = {}
+    for lang in [PIVOT, *(lang for lang in langs if lang != PIVOT)]:
+        name = f"ISCOGroups_{lang}.csv"
+        if name not in source.names:
+            continue
+        for _, row in _rows(source, name, read(name), _ISCO_COLUMNS):
+            uri = row["conceptUri"].strip()
+            if lang == PIVOT:
+                groups[uri] = IscoGroup(uri, row["code"].strip())
+            if uri in groups:
+                groups[uri].labels[lang] = _labels(row)
+
+    broader = next((n for n in sorted(source.names) if n.startswith("broaderRelationsOccPillar")), None)
+    if broader:
+        for _, row in _rows(source, broader, read(broader), _BROADER_COLUMNS):
+            concept = occupations.get(row["conceptUri"]) or groups.get(row["conceptUri"])
+            if concept is not None:
+                concept.parent = row["broaderUri"].strip()
+    return Taxonomy(list(occupations.values()), groups, digest.hexdigest(), str(source.path))

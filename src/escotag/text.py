@@ -1,0 +1,56 @@
+"""Text helpers: normalisation for lexical matching, gendered label variants, description leads."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_ARABIC_MAP = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ـ": None})
+_SPACES = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Fold a text for lexical matching: NFKC, case, diacritics, Arabic letter variants, spaces."""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_ARABIC_MAP)
+    decomposed = unicodedata.normalize("NFD", text)
+    text = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def label_variants(label: str) -> list[str]:
+    """Split a gendered label into its forms: 'Offizier/Offizierin', 'مدير / مديرة'.
+
+    A slash with spaces around it always separates forms (ESCO's Arabic style). A bare slash does only when
+    both sides start alike ('boulanger/boulangère'), so that 'TCP/IP engineer' stays whole.
+    """
+    label = label.strip()
+    if " / " in label:
+        parts = [p.strip() for p in label.split(" / ")]
+    elif "/" in label:
+        parts = [p.strip() for p in label.split("/")]
+        heads = {p[:3].casefold() for p in parts}
+        if len(heads) != 1 or min(len(p) for p in parts) < 4:
+            parts = [label]
+    else:
+        parts = [label]
+    return [p for p in dict.fromkeys(parts) if p]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?؟。])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    """Split a text into sentences and lines, dropping empty ones."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def lead(text: str, max_chars: int) -> str:
+    """The leading sentences of a text, whole sentences up to about max_chars (at least one, cut)."""
+    out: list[str] = []
+    size = 0
+    for sentence in sentences(text):
+        if out and size + len(sentence) > max_chars:
+            break
+        out.append(sentence[: max_chars - size] if not out else sentence)
+        size += len(sentence) + 1
+    return " ".join(out)
