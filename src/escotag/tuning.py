@@ -1,0 +1,112 @@
+"""Fusion weights chosen on a dev split carved from ESCO itself, never on evaluation sets.
+
+Dev queries are held-out alternative labels (with their near-duplicate gendered forms removed from the
+index) and, for postings, the same label as title plus the part of the occupation's description that the
+index does not hold as the posting description.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from .evaluation import gold_ranks, metrics
+from .index import Block, ConceptIndex, Views, Weights
+from .postings import description_lead
+from .tagger import OCC_DESCRIPTION_CHARS, Tagger, taxonomy_views
+from .taxonomy import PIVOT
+from .text import normalize
+
+GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+
+
+@dataclass
+class DevTask:
+    name: str
+    channels: dict[str, np.ndarray]
+    posting: np.ndarray | None
+    gold: list[list[int]]
+
+
+def _holdout(tagger: Tagger, lang: str, rng: random.Random, max_queries: int) -> tuple[list[tuple[int, str]], set]:
+    """One alternative label per occupation (up to max_queries), and the (occupation, label) pairs to drop."""
+    queries, dropped = [], set()
+    occupations = list(enumerate(tagger.taxonomy.occupations))
+    rng.shuffle(occupations)
+    for i, occ in occupations:
+        labels = occ.labels.get(lang)
+        if labels is None or len(queries) >= max_queries:
+            continue
+        variants = labels.variants()
+        preferred = set(Views.from_pairs([(0, v) for v in variants[:2]]).texts)
+        candidates = [v for v in variants if v not in preferred]
+        if not candidates:
+            continue
+        held = rng.choice(candidates)
+        stem = normalize(held)[: max(4, len(held) - 3)]
+        queries.append((i, held))
+        dropped |= {(i, v) for v in variants if normalize(v).startswith(stem) or stem.startswith(normalize(v))}
+    return queries, dropped
+
+
+def dev_tasks(tagger: Tagger, langs: list[str], seed: int = 0, max_queries: int = 800) -> list[DevTask]:
+    """Monolingual tasks (query and index in lang + English) and cross-lingual ones (index English only)."""
+    rng = random.Random(seed)
+    tx = tagger.taxonomy
+    meta = {"taxonomy": tx.content_hash, "purpose": "dev"}
+    tasks = []
+    for lang in langs:
+        queries, dropped = _holdout(tagger, lang, rng, max_queries)
+        blocks = []
+        for block_lang in dict.fromkeys([lang, PIVOT]):
+            labels, descriptions = taxonomy_views(tx, block_lang)
+            kept = [(int(o), t) for o, t in zip(labels.owner, labels.texts, strict=True) if (o, t) not in dropped]
+            blocks.append(Block.build(block_lang, Views.from_pairs(kept), descriptions, len(tx), tagger.encoder, meta))
+        titles = [q for _, q in queries]
+        gold = [[i] for i, _ in queries]
+        vectors = tagger.encoder.encode(titles)
+        settings = [(f"{lang}-mono", blocks)]
+        if lang != PIVOT:
+            settings.append((f"{lang}-xling", [tagger._block(PIVOT)]))
+        posting_texts = []
+        for i, q in queries:
+            desc = tx.occupations[i].labels[lang].description
+            rest = desc[len(desc.split(".")[0]) :] if len(desc) > OCC_DESCRIPTION_CHARS else ""
+            posting_texts.append(description_lead(rest, q))
+        dvecs = tagger.encoder.encode([t or q for t, q in zip(posting_texts, titles, strict=True)])
+        for name, bl in settings:
+            index = ConceptIndex(bl, len(tx), tagger.weights)
+            posting = np.maximum.reduce([np.maximum(b.labels.score(dvecs), b.descriptions.score(dvecs)) for b in bl])
+            tasks.append(DevTask(name, index.channels(vectors, titles), posting, gold))
+    return tasks
+
+
+def evaluate(tasks: list[DevTask], weights: Weights, posting: bool = False) -> dict[str, float]:
+    out = {}
+    for task in tasks:
+        ch = task.channels
+        fused = ch["label"] + weights.description * ch["description"] + weights.lexical * ch["lexical"]
+        if posting and task.posting is not None:
+            fused = fused + weights.posting * task.posting
+        out[task.name] = metrics(gold_ranks(fused, task.gold))[0]
+    return out
+
+
+def grid_search(tasks: list[DevTask]) -> list[tuple[float, Weights, dict[str, float]]]:
+    """Every (description, lexical) pair on GRID for titles, then the posting weight for the best pair."""
+    results = []
+    for d, lex in itertools.product(GRID, GRID):
+        scores = evaluate(tasks, Weights(d, lex, 0.0))
+        results.append((float(np.mean(list(scores.values()))), Weights(d, lex, 0.0), scores))
+    results.sort(key=lambda r: -r[0])
+    best = results[0][1]
+    posting_results = []
+    for p in GRID:
+        scores = evaluate(tasks, Weights(best.description, best.lexical, p), posting=True)
+        posting_results.append((float(np.mean(list(scores.values()))), Weights(best.description, best.lexical, p),
+                                scores))
+    posting_results.sort(key=lambda r: -r[0])
+    return [posting_results[0], *results]
