@@ -101,7 +101,7 @@ class Weights:
 
     description: float = 0.3  # title vs. occupation description views
     lexical: float = 0.3  # title vs. labels, character n-grams
-    posting: float = 0.3  # posting description vs. occupation label and description views
+    posting: float = 1.0  # posting description vs. occupation label and description views
 
 
 class ConceptIndex:

@@ -1,0 +1,192 @@
+"""The ``escotag`` command line: tag titles or files, list and build models, evaluate, tune."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm.auto import tqdm
+
+from .errors import EscotagError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Tag job postings with ESCO occupations.")
+eval_app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled sets (README: Evaluation).")
+app.add_typer(eval_app, name="eval")
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name, or 'auto' to route by language.")]
+TopkOpt = Annotated[int, typer.Option("--topk", "-k", min=1, max=100, help="Occupations per posting.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (one object on the last line for eval).")]
+
+
+def _tagger(progress: bool = True):  # noqa: ANN202 - imported lazily to keep --help fast
+    from .tagger import Tagger
+
+    return Tagger(progress=progress)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"escotag: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def tag(
+    title: Annotated[str | None, typer.Argument(help="A job title (or use --input).")] = None,
+    description: Annotated[str, typer.Option("--description", "-d", help="The posting's description.")] = "",
+    model: ModelOpt = "auto",
+    topk: TopkOpt = 5,
+    as_json: JsonOpt = False,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="CSV, JSONL or Parquet file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV, JSONL or Parquet file.")] = None,
+    title_col: Annotated[str, typer.Option(help="Input column holding the title.")] = "title",
+    description_col: Annotated[str, typer.Option(help="Input column holding the description.")] = "description",
+    id_col: Annotated[str, typer.Option(help="Input column holding the row id.")] = "id",
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows tagged per batch.")] = 256,
+    strict: Annotated[bool, typer.Option(help="Stop at the first bad row instead of skipping it.")] = False,
+) -> None:
+    """Tag one title, or every row of --input into --output."""
+    if input is None:
+        if not title:
+            _fail("give a TITLE, or --input FILE --output FILE")
+        preds, used = _tagger().tag_with_models([{"title": title, "description": description}], model, topk)[0]
+        if as_json:
+            typer.echo(json.dumps({"model": used, "predictions": [p.to_dict() for p in preds]}, ensure_ascii=False))
+            return
+        for rank, p in enumerate(preds, 1):
+            typer.echo(f"{rank}. {p.score:.3f}  {p.label}  [ISCO {p.isco_code}]  {p.uri}")
+        return
+    if output is None:
+        _fail("--input needs --output")
+    _tag_file(input, output, model, topk, title_col, description_col, id_col, batch_size, strict)
+
+
+def _tag_file(src: Path, dst: Path, model: str, topk: int, title_col: str, description_col: str, id_col: str,
+              batch_size: int, strict: bool) -> None:
+    from .fileio import Writer, file_format, read_rows
+    from .models import AUTO, resolve
+
+    file_format(dst)
+    tagger = _tagger()
+    if resolve(model) != AUTO:
+        tagger.index(model)  # fail on a bad model before reading anything
+    writer = Writer(dst, topk)
+    done = skipped = 0
+    bar = tqdm(desc="tagging", unit="row", disable=None)
+    try:
+        for batch in read_rows(src, batch_size):
+            good = []
+            for n, row, problem in batch:
+                title = "" if row is None else str(row.get(title_col) or "").strip()
+                if row is not None and not problem and not title:
+                    problem = f"empty or missing {title_col!r}"
+                if problem:
+                    typer.echo(f"escotag: row {n}: {problem}; skipped", err=True)
+                    skipped += 1
+                    if strict:
+                        _fail(f"row {n} of {src}: {problem} (--strict)")
+                    continue
+                good.append((n, row, title))
+            items = [{"title": t, "description": str(r.get(description_col) or "")} for _, r, t in good]
+            results = tagger.tag_with_models(items, model, topk) if items else []
+            writer.write([
+                {"id": str(r.get(id_col, n)), "row": n, "title": t, "model": used,
+                 "predictions": [p.to_dict() for p in preds]}
+                for (n, r, t), (preds, used) in zip(good, results, strict=True)
+            ])
+            done += len(good)
+            bar.update(len(batch))
+    finally:
+        writer.close()
+        bar.close()
+    typer.echo(f"escotag: tagged {done} rows into {dst}; skipped {skipped}", err=True)
+
+
+@app.command()
+def models(as_json: JsonOpt = False) -> None:
+    """List the models, their languages and whether their index is built."""
+    from .models import MODELS
+
+    tagger = _tagger(progress=False)
+    available = set(tagger.available_models())
+    rows = [{"name": s.name, "language": s.language, "indexes": list(s.languages), "summary": s.summary,
+             "available": s.name in available} for s in MODELS.values()]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    typer.echo("auto   routes each posting to its language's model")
+    for r in rows:
+        state = "" if r["available"] else "  (no ESCO data for this language)"
+        typer.echo(f"{r['name']:<6} {'+'.join(r['indexes']):<6} {r['summary']}{state}")
+
+
+@app.command()
+def build(model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model(s); default all.")] = None,
+          ) -> None:
+    """Build (or verify) the cached indices of the models."""
+    import time
+
+    started = time.perf_counter()
+    tagger = _tagger()
+    tagger.load(model or None)
+    typer.echo(f"escotag: indices ready in {time.perf_counter() - started:.1f}s", err=True)
+
+
+def _report(result, as_json: bool) -> None:  # noqa: ANN001
+    d = result.to_dict()
+    if not as_json:
+        typer.echo("  ".join(f"{k}={v}" for k, v in d.items()))
+    else:
+        typer.echo(json.dumps(d))
+
+
+@eval_app.command("melo")
+def eval_melo_cmd(folder: Path, model: ModelOpt = "auto", as_json: JsonOpt = False) -> None:
+    """MELO dataset folder: rank its candidate concepts (corpus languages + English only)."""
+    from .evaluation import eval_melo
+
+    _report(eval_melo(folder, _tagger(progress=False), model), as_json)
+
+
+@eval_app.command("postings")
+def eval_postings_cmd(
+    file: Path, model: ModelOpt = "EnV2", as_json: JsonOpt = False,
+    fields: Annotated[str, typer.Option(help="'title' or 'title,description'.")] = "title,description",
+) -> None:
+    """Labelled postings CSV (id,title,description,gold_uri[,acceptable_uris]) against all occupations."""
+    from .evaluation import eval_postings
+
+    _report(eval_postings(file, _tagger(progress=False), model, fields), as_json)
+
+
+@eval_app.command("esco-xling")
+def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query language.")],
+                   as_json: JsonOpt = False,
+                   queries: Annotated[str, typer.Option(help="all, labels or descriptions.")] = "all") -> None:
+    """This language's ESCO labels and descriptions as queries against an English-only index."""
+    from .evaluation import eval_esco_xling
+
+    _report(eval_esco_xling(_tagger(progress=False), lang, queries), as_json)
+
+
+@app.command()
+def tune(langs: Annotated[str, typer.Option("--langs", help="Comma-separated dev languages.")] = "en,de,nl,pt,fr,es",
+         seed: int = 0) -> None:
+    """Choose fusion weights on held-out ESCO labels (never on evaluation sets); prints the ranking."""
+    from .tuning import dev_tasks, grid_search
+
+    results = grid_search(dev_tasks(_tagger(progress=False), langs.split(","), seed))
+    for mean, weights, scores in results[:10]:
+        detail = " ".join(f"{k}={v:.3f}" for k, v in scores.items())
+        typer.echo(f"{mean:.4f}  {weights}  {detail}")
+
+
+def main() -> None:
+    try:
+        app()
+    except EscotagError as exc:
+        typer.echo(f"escotag: error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,119 @@
+"""Streaming readers and writers for the CLI's batch tagging: CSV, JSONL and Parquet, in constant memory."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import ConfigError, DataError
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def read_rows(path: Path, batch_size: int = 256) -> Iterator[list[tuple[int, dict | None, str]]]:
+    """Batches of (row number, row or None, problem) in file order; row numbers count data rows from 1."""
+    if not path.exists():
+        raise DataError(path, "no such file")
+    fmt = file_format(path)
+    batch: list[tuple[int, dict | None, str]] = []
+    for item in _rows(path, fmt):
+        batch.append(item)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict | None, str]]:
+    if fmt == "csv":
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            try:
+                for n, row in enumerate(reader, 1):
+                    if None in row:
+                        yield n, None, "more fields than the header"
+                    else:
+                        yield n, row, ""
+            except csv.Error as exc:
+                raise DataError(path, f"malformed CSV ({exc})", reader.line_num) from exc
+            except UnicodeDecodeError as exc:
+                raise DataError(path, "not UTF-8 text") from exc
+    elif fmt == "jsonl":
+        with path.open("rb") as f:
+            for n, raw in enumerate(f, 1):
+                try:
+                    row = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    yield n, None, f"invalid JSON ({exc})"
+                    continue
+                yield (n, row, "") if isinstance(row, dict) else (n, None, "not a JSON object")
+    else:
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise DataError(path, f"not a readable Parquet file ({exc})") from exc
+        n = 0
+        for record_batch in parquet.iter_batches(batch_size=1024):
+            for row in record_batch.to_pylist():
+                n += 1
+                yield n, row, ""
+
+
+class Writer:
+    """Writes result records in the output's format as they come; wide columns for CSV and Parquet."""
+
+    def __init__(self, path: Path, topk: int) -> None:
+        self.path, self.topk, self.fmt = path, topk, file_format(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = None if self.fmt == "parquet" else path.open("w", encoding="utf-8", newline="")
+        self._csv = None
+        self._parquet = None
+
+    def _flat(self, record: dict) -> dict:
+        flat = {k: v for k, v in record.items() if k != "predictions"}
+        preds = record["predictions"]
+        for r in range(self.topk):
+            p = preds[r] if r < len(preds) else {}
+            for key in ("uri", "label", "isco_code", "score"):
+                flat[f"{key}_{r + 1}"] = p.get(key)
+        return flat
+
+    def write(self, records: list[dict]) -> None:
+        if self.fmt == "jsonl":
+            assert self._file is not None
+            self._file.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        elif self.fmt == "csv":
+            assert self._file is not None
+            rows = [self._flat(r) for r in records]
+            if self._csv is None and rows:
+                self._csv = csv.DictWriter(self._file, fieldnames=list(rows[0]))
+                self._csv.writeheader()
+            if self._csv is not None:
+                self._csv.writerows(rows)
+        elif records:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            rows = [self._flat(r) for r in records]
+            if self._parquet is None:
+                schema = pa.schema([(k, pa.float64() if k.startswith("score_") else pa.string()) for k in rows[0]])
+                self._parquet = pq.ParquetWriter(self.path, schema)
+            self._parquet.write_table(pa.Table.from_pylist(rows, schema=self._parquet.schema))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._parquet is not None:
+            self._parquet.close()

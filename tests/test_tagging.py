@@ -1,0 +1,91 @@
+"""Real tagging with the default encoder over a 300-occupation ESCO slice."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from escotag import ConfigError, Posting
+from escotag.langid import detect
+
+CASES = [
+    ("software developer", "En", "software developer"),
+    ("Softwareentwickler", "De", "software developer"),
+    ("Bäckerin", "De", "baker"),
+    ("مطور برمجيات", "Ar", "software developer"),
+    ("محاسب", "Ar", "accountant"),
+    ("Elektricien", "Nl", "electrician"),
+    ("Verhuiswagenchauffeur", "Nl", "moving truck driver"),
+    ("Farmacêutico", "Pt", "pharmacist"),
+    ("Engenheiro civil", "Pt", "civil engineer"),
+]
+
+
+@pytest.mark.parametrize(("title", "model", "expected"), CASES)
+def test_obvious_occupation_in_top5(tagger, title, model, expected):
+    for name in (model, "auto"):
+        top = [p.label_en for p in tagger.tag([title], model=name, topk=5)[0]]
+        assert expected in top, (name, top)
+
+
+def test_prediction_fields_and_order(tagger):
+    preds = tagger.tag([{"title": "Bäcker", "description": "Wir backen Brot und Brötchen."}], "De", topk=4)[0]
+    assert len(preds) == 4
+    assert [p.score for p in preds] == sorted((p.score for p in preds), reverse=True)
+    assert preds[0].label_en == "baker" and preds[0].label.startswith("Bäcker")
+    assert preds[0].isco_code == "7512" and preds[0].isco_label
+
+
+def test_batch_matches_single_items(tagger):
+    items = ["chef", Posting("Koch", "Zubereitung von Speisen"), ("electrician", "wiring")]
+    batch = tagger.tag(items, "auto", topk=3)
+    single = [tagger.tag([item], "auto", topk=3)[0] for item in items]
+    assert [[p.uri for p in ps] for ps in batch] == [[p.uri for p in ps] for ps in single]
+
+
+def test_description_changes_scores_but_title_dominates(tagger):
+    plain = tagger.scores([Posting("nurse")], "En")
+    with_desc = tagger.scores([Posting("nurse", "Company: ACME\nWe care for patients in a hospital ward.")], "En")
+    assert not np.allclose(plain, with_desc)
+    assert tagger.taxonomy.occupations[int(with_desc.argmax())].label() == "nurse responsible for general care"
+
+
+def test_bad_inputs(tagger):
+    with pytest.raises(ConfigError, match="valid models: auto, EnV2"):
+        tagger.tag(["x"], model="Klingon")
+    with pytest.raises(ConfigError, match="non-empty title"):
+        tagger.tag([{"title": "  "}])
+    with pytest.raises(ConfigError, match="topk"):
+        tagger.tag(["x"], topk=0)
+    assert tagger.spec("enV2").name == "EnV2"
+
+
+def test_language_routing():
+    assert detect("مصمم - Kitchen Designer (AutoCAD)") == "ar"
+    assert detect("Softwareentwickler im Bereich Bankwesen") == "de"
+    assert detect("Verpleegkundige in het ziekenhuis") == "nl"
+    assert detect("Інженер-програміст") == "uk"
+    assert detect("12345") == "en"
+
+
+def test_mixed_arabic_english_title(tagger):
+    preds, model = tagger.tag_with_models(["مطور - Software Developer (Java)"], "auto", 5)[0]
+    assert model == "Ar"
+    assert "software developer" in [p.label_en for p in preds]
+
+
+def test_cli_tag_json_and_errors(esco_slice, monkeypatch):
+    monkeypatch.setenv("ESCOTAG_ESCO_DIR", str(esco_slice))
+    run = [sys.executable, "-m", "escotag"]
+    out = subprocess.run([*run, "tag", "Bäcker", "--json", "-k", "2"], capture_output=True, text=True, check=True)
+    answer = json.loads(out.stdout)
+    assert answer["model"] == "De" and answer["predictions"][0]["label_en"] == "baker"
+    bad = subprocess.run([*run, "tag", "x", "--model", "Zz"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == ["escotag: error: unknown model 'Zz'; valid models: "
+                                               "auto, EnV2, En, Ar, De, Nl, Pt, Fr, Es, Uk"]
+    monkeypatch.setenv("ESCOTAG_ESCO_DIR", str(esco_slice / "missing"))
+    bad = subprocess.run([*run, "tag", "x"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
