@@ -58,7 +58,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 
 @pytest.fixture(scope="session")
-def tagger(esco_slice: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def tagger(esco_slice: Path, tmp_path_factory: pytest.TempPathFactory):
     os.environ["ESCOTAG_HOME"] = str(tmp_path_factory.getbasetemp() / "escotag-home")
     from escotag import Tagger
 

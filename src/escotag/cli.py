@@ -22,7 +22,7 @@ TopkOpt = Annotated[int, typer.Option("--topk", "-k", min=1, max=100, help="Occu
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (one object on the last line for eval).")]
 
 
-def _tagger(progress: bool = True):  # noqa: ANN202 - imported lazily to keep --help fast
+def _tagger(progress: bool = True):
     from .tagger import Tagger
 
     return Tagger(progress=progress)
@@ -135,7 +135,7 @@ def build(model: Annotated[list[str] | None, typer.Option("--model", "-m", help=
     typer.echo(f"escotag: indices ready in {time.perf_counter() - started:.1f}s", err=True)
 
 
-def _report(result, as_json: bool) -> None:  # noqa: ANN001
+def _report(result, as_json: bool) -> None:
     d = result.to_dict()
     if not as_json:
         typer.echo("  ".join(f"{k}={v}" for k, v in d.items()))

@@ -21,9 +21,9 @@ def file_format(path: Path) -> str:
 
 def read_rows(path: Path, batch_size: int = 256) -> Iterator[list[tuple[int, dict | None, str]]]:
     """Batches of (row number, row or None, problem) in file order; row numbers count data rows from 1."""
+    fmt = file_format(path)
     if not path.exists():
         raise DataError(path, "no such file")
-    fmt = file_format(path)
     batch: list[tuple[int, dict | None, str]] = []
     for item in _rows(path, fmt):
         batch.append(item)
@@ -108,7 +108,9 @@ class Writer:
 
             rows = [self._flat(r) for r in records]
             if self._parquet is None:
-                schema = pa.schema([(k, pa.float64() if k.startswith("score_") else pa.string()) for k in rows[0]])
+                types = {"row": pa.int64()}
+                schema = pa.schema([(k, pa.float64() if k.startswith("score_") else types.get(k, pa.string()))
+                                    for k in rows[0]])
                 self._parquet = pq.ParquetWriter(self.path, schema)
             self._parquet.write_table(pa.Table.from_pylist(rows, schema=self._parquet.schema))
 

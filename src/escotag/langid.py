@@ -11,7 +11,7 @@ _LATIN_LANGS = {"en": "ENGLISH", "de": "GERMAN", "nl": "DUTCH", "pt": "PORTUGUES
 
 
 @functools.cache
-def _detector():  # noqa: ANN202 - lingua's type is only known once imported
+def _detector():
     from lingua import Language, LanguageDetectorBuilder
 
     languages = [getattr(Language, name) for name in _LATIN_LANGS.values()]

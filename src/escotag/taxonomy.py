@@ -213,7 +213,7 @@ def load_taxonomy(path: str | Path, languages: list[str] | None = None) -> Taxon
             source.path, f"no occupations_en.csv (found: {', '.join(sorted(source.names)) or 'nothing'}); "
             f"English is required; {ESCO_DOWNLOAD_HINT}"
         )
-    langs = [PIVOT] + sorted(lang for lang in found if lang != PIVOT and (languages is None or lang in languages))
+    langs = [PIVOT, *sorted(lang for lang in found if lang != PIVOT and (languages is None or lang in languages))]
     digest = hashlib.sha256()
 
     def read(name: str) -> bytes:

@@ -1,0 +1,39 @@
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED ?= ../shared
+
+.PHONY: install test lint build bench eval clean
+
+$(BIN)/escotag: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/escotag  ## create .venv and install escotag with its dev extra
+
+test: install  ## lint and run the test suite
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+build: install  ## build every model's index (cached under ESCOTAG_HOME)
+	$(BIN)/escotag build
+
+bench: install  ## speed figures for the README (not a test)
+	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/bench.py
+
+eval: install  ## accuracy figures for the README, on every labelled set
+	for d in usa_q_en_c_en deu_q_de_c_de nld_q_nl_c_nl prt_q_pt_c_pt deu_q_de_c_en nld_q_nl_c_en prt_q_pt_c_en; do \
+	  $(BIN)/escotag eval melo $(SHARED)/eval/melo/$$d --json | tail -n 1; done
+	for f in aida_geneasy_en aida_genhard_en; do \
+	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv --json | tail -n 1; \
+	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv --fields title --json | tail -n 1; done
+	$(BIN)/escotag eval postings $(SHARED)/eval/postings/jobbert_val_titles_en.csv --fields title --json | tail -n 1
+	$(BIN)/escotag eval esco-xling --lang ar --json | tail -n 1
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,86 @@
+"""Speed benchmark (make bench): index build, encoder vs. CLI throughput, peak memory. Prints a JSON summary.
+
+Uses the shared evaluation files as realistic inputs; run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))
+N_TITLES = int(os.environ.get("BENCH_TITLES", "20000"))
+N_POSTINGS = int(os.environ.get("BENCH_POSTINGS", "1000"))
+
+
+def _cli(*args: str, env: dict) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "escotag", *args], check=True, env=env, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _rows(name: str) -> list[dict]:
+    with (SHARED / "eval/postings" / name).open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="escotag-bench-"))
+    env = {**os.environ, "ESCOTAG_HOME": str(work / "home")}
+    out: dict[str, float] = {}
+
+    out["build_all_seconds"] = _cli("build", env=env)
+
+    titles = [r["title"] for r in _rows("jobbert_val_titles_en.csv")]
+    titles = (titles * (N_TITLES // len(titles) + 1))[:N_TITLES]
+    with (work / "titles.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "title"])
+        w.writerows(enumerate(titles))
+    postings = _rows("aida_genhard_en.csv") + _rows("aida_geneasy_en.csv")
+    postings = (postings * (N_POSTINGS // len(postings) + 1))[:N_POSTINGS]
+    with (work / "postings.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "title", "description"])
+        w.writerows((i, p["title"], p["description"]) for i, p in enumerate(postings))
+    out["posting_description_chars_mean"] = sum(len(p["description"]) for p in postings) / len(postings)
+
+    # startup (load taxonomy + indices) measured on a one-row file, then subtracted
+    with (work / "one.csv").open("w", encoding="utf-8") as f:
+        f.write("id,title\n1,chef\n")
+    startup = _cli("tag", "-i", str(work / "one.csv"), "-o", str(work / "one.jsonl"), "-m", "EnV2", env=env)
+    t_titles = _cli("tag", "-i", str(work / "titles.csv"), "-o", str(work / "t.jsonl"), "-m", "EnV2", env=env)
+    t_posts = _cli("tag", "-i", str(work / "postings.csv"), "-o", str(work / "p.jsonl"), "-m", "EnV2", env=env)
+    out["cli_startup_seconds"] = startup
+    out["cli_titles_per_s_with_startup"] = N_TITLES / t_titles
+    out["cli_titles_per_s"] = N_TITLES / (t_titles - startup)
+    out["cli_postings_per_s_with_startup"] = N_POSTINGS / t_posts
+    out["cli_postings_per_s"] = N_POSTINGS / (t_posts - startup)
+
+    os.environ["ESCOTAG_HOME"] = env["ESCOTAG_HOME"]
+    from escotag.encoders import BATCH_SIZE, get_encoder
+
+    encoder = get_encoder()
+    encoder.encode(titles[:BATCH_SIZE])
+    started = time.perf_counter()
+    encoder.encode(titles)
+    out["encoder_titles_per_s"] = N_TITLES / (time.perf_counter() - started)
+    out["pipeline_vs_encoder"] = out["cli_titles_per_s"] / out["encoder_titles_per_s"]
+
+    code = ("import resource; from escotag import Tagger; t = Tagger(progress=False); t.load(); "
+            "t.tag(['chef', 'Bäcker', 'محاسب'], 'auto'); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    rss = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out["peak_rss_mb_all_models"] = float(rss.stdout.strip().splitlines()[-1])
+    out["machine_cpus"] = os.cpu_count() or 0
+    print(json.dumps({k: round(v, 2) for k, v in out.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
