@@ -196,7 +196,7 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
         if queries in ("all", "descriptions") and labels.description:
             texts.append(lead(labels.description, 300))
             gold.append([i])
-    english = tagger._block(PIVOT)
+    english = tagger.block(PIVOT)
     index = ConceptIndex([english], len(tx), tagger.weights)
     scores = _batched_scores(index, tagger, texts, batch)
     ranks = gold_ranks(scores, gold)

@@ -36,6 +36,3 @@ def detect(text: str, default: str = "en") -> str:
         return default
     return next((code for code, name in _LATIN_LANGS.items() if found.name == name), default)
 
-
-def detect_many(texts: list[str], default: str = "en") -> list[str]:
-    return [detect(t, default) for t in texts]

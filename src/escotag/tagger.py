@@ -87,7 +87,8 @@ class Tagger:
             raise ConfigError(f"model {name!r} has no ESCO data here; available: {', '.join(self.available_models())}")
         return MODELS[name]
 
-    def _block(self, lang: str) -> Block:
+    def block(self, lang: str) -> Block:
+        """The shared index block of one ESCO language (built and cached on first use)."""
         with self._lock:
             if lang not in self._blocks:
                 labels, descriptions = taxonomy_views(self.taxonomy, lang)
@@ -100,7 +101,7 @@ class Tagger:
         spec = self.spec(model)
         with self._lock:
             if spec.name not in self._indices:
-                blocks = [self._block(lang) for lang in spec.languages]
+                blocks = [self.block(lang) for lang in spec.languages]
                 self._indices[spec.name] = ConceptIndex(blocks, len(self.taxonomy), self.weights)
             return self._indices[spec.name]
 

@@ -105,13 +105,6 @@ class Taxonomy:
         code = group.code if group else isco_uri.rsplit("/C", 1)[-1]
         return {o.uri for o in self.occupations if o.isco_code.startswith(code)}
 
-    def subset(self, uris: list[str]) -> Taxonomy:
-        """A taxonomy holding only these occupations (for tests and experiments)."""
-        keep = set(uris)
-        occupations = [o for o in self.occupations if o.uri in keep]
-        digest = hashlib.sha256((self.content_hash + "|".join(sorted(keep))).encode()).hexdigest()
-        return Taxonomy(occupations, self.isco_groups, digest, self.source)
-
     def without_language(self, langs: set[str]) -> Taxonomy:
         """The same taxonomy with every text in these languages removed (for cross-lingual checks)."""
         occupations = [

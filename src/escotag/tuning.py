@@ -70,7 +70,7 @@ def dev_tasks(tagger: Tagger, langs: list[str], seed: int = 0, max_queries: int 
         vectors = tagger.encoder.encode(titles)
         settings = [(f"{lang}-mono", blocks)]
         if lang != PIVOT:
-            settings.append((f"{lang}-xling", [tagger._block(PIVOT)]))
+            settings.append((f"{lang}-xling", [tagger.block(PIVOT)]))
         posting_texts = []
         for i, q in queries:
             desc = tx.occupations[i].labels[lang].description
