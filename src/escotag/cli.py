@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm.auto import tqdm
 
 from .errors import EscotagError
 
@@ -66,43 +65,13 @@ def tag(
 
 def _tag_file(src: Path, dst: Path, model: str, topk: int, title_col: str, description_col: str, id_col: str,
               batch_size: int, strict: bool) -> None:
-    from .fileio import Writer, file_format, read_rows
-    from .models import AUTO, resolve
+    from .batch import Columns, tag_file
 
-    file_format(dst)
-    tagger = _tagger()
-    if resolve(model) != AUTO:
-        tagger.index(model)  # fail on a bad model before reading anything
-    writer = Writer(dst, topk)
-    done = skipped = 0
-    bar = tqdm(desc="tagging", unit="row", disable=None)
-    try:
-        for batch in read_rows(src, batch_size):
-            good = []
-            for n, row, problem in batch:
-                title = "" if row is None else str(row.get(title_col) or "").strip()
-                if row is not None and not problem and not title:
-                    problem = f"empty or missing {title_col!r}"
-                if problem:
-                    typer.echo(f"escotag: row {n}: {problem}; skipped", err=True)
-                    skipped += 1
-                    if strict:
-                        _fail(f"row {n} of {src}: {problem} (--strict)")
-                    continue
-                good.append((n, row, title))
-            items = [{"title": t, "description": str(r.get(description_col) or "")} for _, r, t in good]
-            results = tagger.tag_with_models(items, model, topk) if items else []
-            writer.write([
-                {"id": str(r.get(id_col, n)), "row": n, "title": t, "model": used,
-                 "predictions": [p.to_dict() for p in preds]}
-                for (n, r, t), (preds, used) in zip(good, results, strict=True)
-            ])
-            done += len(good)
-            bar.update(len(batch))
-    finally:
-        writer.close()
-        bar.close()
-    typer.echo(f"escotag: tagged {done} rows into {dst}; skipped {skipped}", err=True)
+    summary = tag_file(
+        _tagger(), src, dst, model, topk, Columns(title_col, description_col, id_col), batch_size, strict,
+        on_skip=lambda n, problem: typer.echo(f"escotag: row {n}: {problem}; skipped", err=True),
+    )
+    typer.echo(f"escotag: tagged {summary.tagged} rows into {dst}; skipped {summary.skipped}", err=True)
 
 
 @app.command()

@@ -131,7 +131,8 @@ class Tagger:
         if topk < 1:
             raise ConfigError(f"topk must be at least 1, got {topk}")
         postings = [as_posting(item) for item in items]
-        routed = [self.route(p, model) for p in postings]
+        name = resolve(model)
+        routed = [self.route(p, name) for p in postings] if name == AUTO else [self.spec(name).name] * len(postings)
         out: list[tuple[list[Prediction], str] | None] = [None] * len(postings)
         for name in dict.fromkeys(routed):
             rows = [i for i, r in enumerate(routed) if r == name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -82,7 +83,7 @@ class Taxonomy:
     def __len__(self) -> int:
         return len(self.occupations)
 
-    @property
+    @functools.cached_property
     def languages(self) -> list[str]:
         langs = {lang for o in self.occupations for lang in o.labels}
         return sorted(langs, key=lambda lang: (lang != PIVOT, lang))

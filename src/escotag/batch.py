@@ -1,0 +1,86 @@
+"""Tagging a file: stream rows in batches, tag two batches at a time, write results in input order."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .errors import DataError
+from .fileio import Writer, file_format, read_rows
+from .models import AUTO, resolve
+from .tagger import Prediction, Tagger
+
+# Two batches in flight keep both cores busy: one batch's encoder work (largely Python tokenisation) overlaps
+# the other's scoring (numpy, which releases the GIL). More would only hold more rows in memory.
+IN_FLIGHT = 1
+
+
+@dataclass
+class Columns:
+    title: str = "title"
+    description: str = "description"
+    id: str = "id"
+
+
+@dataclass
+class Summary:
+    tagged: int = 0
+    skipped: int = 0
+
+
+def tag_file(
+    tagger: Tagger, src: Path, dst: Path, model: str = AUTO, topk: int = 5, columns: Columns | None = None,
+    batch_size: int = 256, strict: bool = False, on_skip: Callable[[int, str], None] | None = None,
+) -> Summary:
+    """Tag every row of src (CSV, JSONL, Parquet) into dst. A bad row is reported through on_skip and
+    skipped, or with strict raises DataError naming it."""
+    columns = columns or Columns()
+    file_format(dst)
+    if resolve(model) != AUTO:
+        tagger.index(model)  # fail on a bad model before reading anything
+    summary = Summary()
+    writer = Writer(dst, topk)
+    bar = tqdm(desc="tagging", unit="row", disable=None)
+    pending: deque[tuple[list, Future[list[tuple[list[Prediction], str]]], int]] = deque()
+
+    def flush_one() -> None:
+        good, future, size = pending.popleft()
+        writer.write([
+            {"id": str(row.get(columns.id, n)), "row": n, "title": title, "model": used,
+             "predictions": [p.to_dict() for p in preds]}
+            for (n, row, title), (preds, used) in zip(good, future.result(), strict=True)
+        ])
+        summary.tagged += len(good)
+        bar.update(size)
+
+    try:
+        with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
+            for batch in read_rows(src, batch_size):
+                good = []
+                for n, row, problem in batch:
+                    title = "" if row is None else str(row.get(columns.title) or "").strip()
+                    if row is not None and not problem and not title:
+                        problem = f"empty or missing {columns.title!r}"
+                    if problem:
+                        summary.skipped += 1
+                        if strict:
+                            raise DataError(src, f"row {n}: {problem} (--strict)")
+                        if on_skip:
+                            on_skip(n, problem)
+                        continue
+                    good.append((n, row, title))
+                items = [{"title": t, "description": str(r.get(columns.description) or "")} for _, r, t in good]
+                pending.append((good, pool.submit(tagger.tag_with_models, items, model, topk), len(batch)))
+                while len(pending) > IN_FLIGHT:
+                    flush_one()
+            while pending:
+                flush_one()
+    finally:
+        writer.close()
+        bar.close()
+    return summary

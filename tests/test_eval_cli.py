@@ -1,0 +1,66 @@
+"""The eval commands end to end on small data built here: a MELO-format folder and a postings CSV."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from escotag import load_taxonomy
+
+KEYS = {"dataset", "model", "n", "mrr", "acc@1", "acc@5", "acc@10", "seconds"}
+
+
+@pytest.fixture
+def run(esco_slice, monkeypatch):
+    monkeypatch.setenv("ESCOTAG_ESCO_DIR", str(esco_slice))
+
+    def _run(*args):
+        out = subprocess.run([sys.executable, "-m", "escotag", "eval", *args, "--json"], capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    return _run
+
+
+def test_eval_melo_folder(tmp_path, esco_slice, run):
+    tx = load_taxonomy(esco_slice)
+    occupations = tx.occupations[:40]
+    folder = tmp_path / "tst_q_de_c_de"
+    folder.mkdir()
+    with (folder / "corpus_elements.tsv").open("w") as ce, (folder / "concept_mapping.tsv").open("w") as cm:
+        for i, occ in enumerate(occupations):
+            ce.write(f"C{i}\t{occ.label('de')}\n")
+            cm.write(f"C{i}\t{occ.uri}\n")
+    # queries: the German alternative labels (not in the corpus) of the first 10 concepts that have one
+    with_alt = [(i, o) for i, o in enumerate(occupations) if o.labels["de"].alt][:10]
+    (folder / "queries.tsv").write_text("".join(f"Q{i}\t{o.labels['de'].alt[0]}\n" for i, o in with_alt))
+    (folder / "annotations.tsv").write_text("".join(f"Q{i}\t0\tC{i}\t1\n" for i, _ in with_alt))
+    result = run("melo", str(folder))
+    assert set(result) == KEYS
+    assert result["n"] == len(with_alt) and result["model"] == "de+en"
+    assert result["acc@10"] >= result["acc@5"] >= result["acc@1"]
+    assert result["mrr"] > 0.5  # chance over 40 concepts is about 0.1
+
+
+def test_eval_postings_isco_gold_and_acceptable(tmp_path, esco_slice, run):
+    tx = load_taxonomy(esco_slice)
+    baker = next(o for o in tx.occupations if o.label() == "baker")
+    chef = next(o for o in tx.occupations if o.label() == "chef")
+    path = tmp_path / "p.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "title", "description", "gold_uri", "acceptable_uris"])
+        w.writerow(["1", "baker", "", baker.uri, ""])
+        w.writerow(["2", "bread baker", "", f"http://data.europa.eu/esco/isco/C{baker.isco_code}", ""])
+        w.writerow(["3", "chef", "", baker.uri, chef.uri])  # gold wrong, acceptable right
+    result = run("postings", str(path), "--fields", "title")
+    assert set(result) == KEYS and result["n"] == 3
+    assert result["acc@1"] == 1.0
+
+
+def test_eval_esco_xling(run):
+    result = run("esco-xling", "--lang", "de", "--queries", "labels")
+    assert result["model"] == "en-only" and result["n"] >= 300
+    assert result["mrr"] > 0.3  # chance over 300 occupations is about 0.02
