@@ -57,3 +57,13 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, encoder, caplog):
 def test_encoder_dedupes_and_keeps_order(encoder):
     out = encoder.encode(["chef", "baker", "chef"])
     assert np.array_equal(out[0], out[2]) and not np.allclose(out[0], out[1])
+
+
+def test_fast_tokenizer_gives_the_pure_encoders_vectors():
+    from escotag.encoders import UniversalSentenceEncoder
+
+    texts = ["Softwareentwickler/Softwareentwicklerin", "مطور برمجيات", "Інженер-програміст", "naïve café  chef",
+             "Ｆｕｌｌ－ｗｉｄｔｈ", ""]
+    fast = UniversalSentenceEncoder(fast_tokenizer=True).encode(texts)
+    pure = UniversalSentenceEncoder(fast_tokenizer=False).encode(texts)
+    assert np.array_equal(fast, pure)

