@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test lint build bench eval clean
+.PHONY: install test lint build serve bench eval clean
 
 $(BIN)/escotag: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ lint: install
 
 build: install  ## build every model's index (cached under ESCOTAG_HOME)
 	$(BIN)/escotag build
+
+serve: build  ## set up, build missing indices, serve on port 5000 with the default encoder
+	$(BIN)/escotag serve --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 bench: install  ## speed figures for the README (not a test)
 	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/bench.py

@@ -153,6 +153,22 @@ def tune(langs: Annotated[str, typer.Option("--langs", help="Comma-separated dev
         typer.echo(f"{mean:.4f}  {weights}  {detail}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes; each loads every model.")] = 1,
+) -> None:
+    """Serve the HTTP API and the web page (all models are loaded before the port opens)."""
+    import logging
+
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run("escotag.service:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", server_header=False)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,155 @@
+"""The HTTP service, through a real uvicorn server on loopback."""
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from escotag.service import Settings, create_app
+
+KEY = "s3cret-key"
+
+
+def _serve(app):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 120
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def base(tagger):
+    server, thread, url = _serve(create_app(tagger, Settings(max_items=8, max_body_bytes=64_000)))
+    yield url
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def keyed(tagger):
+    server, thread, url = _serve(create_app(tagger, Settings(api_key=KEY)))
+    yield url
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_old_readme_example_verbatim(base):
+    # curl --data-raw sends application/x-www-form-urlencoded; the body is JSON all the same
+    body = '{"items":[{"title":"Bäcker","description":"Brot backen"}],"model":"De","topk":5}'
+    r = httpx.post(f"{base}/occupations-detection", content=body,
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200
+    uris = r.json()
+    assert isinstance(uris, list) and len(uris) == 5 and all(u.startswith("http://data.europa.eu/esco/") for u in uris)
+
+
+def test_legacy_many_items_case_insensitive_model(base, tagger):
+    r = httpx.post(f"{base}/occupations-detection",
+                   json={"items": [{"title": "chef"}, {"title": "pharmacist", "description": ""}], "model": "en"})
+    assert r.status_code == 200
+    answer = r.json()
+    assert len(answer) == 2 and all(len(x) == 5 for x in answer)
+    assert answer[1] == [p.uri for p in tagger.tag(["pharmacist"], "En")[0]]
+
+
+def test_all_models(base):
+    names = httpx.get(f"{base}/all-models").json()
+    assert {"EnV2", "En", "Ar", "De", "Nl", "Pt"} <= set(names)
+
+
+def test_v1_tag(base):
+    r = httpx.post(f"{base}/v1/tag", json={"items": [
+        {"id": 7, "title": "Bäckerin"}, {"id": "b", "title": "محاسب", "description": "مسك الدفاتر"}],
+        "topk": 3})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    first, second = data["items"]
+    assert (first["id"], first["language"], first["model"]) == (7, "de", "De")
+    assert first["occupations"][0]["label_en"] == "baker" and len(first["occupations"]) == 3
+    assert (second["language"], second["model"]) == ("ar", "Ar")
+    assert set(first["occupations"][0]) == {"uri", "label", "label_en", "isco_code", "isco_label", "score"}
+    assert data["seconds"] >= 0
+    r = httpx.post(f"{base}/v1/tag", json={"items": [{"title": "chef"}], "min_score": 99})
+    assert r.json()["items"][0]["occupations"] == []
+
+
+def test_v1_models_occupation_search_health(base, tagger):
+    models = httpx.get(f"{base}/v1/models").json()
+    de = next(m for m in models if m["name"] == "De")
+    assert de["ready"] and de["languages"] == ["de", "en"] and de["encoder"].startswith("use-multilingual-v3")
+    baker = next(o for o in tagger.taxonomy.occupations if o.label() == "baker")
+    r = httpx.get(f"{base}/v1/occupations/{baker.uri.rsplit('/', 1)[1]}", params={"lang": "de"})
+    assert r.status_code == 200
+    assert r.json()["preferred_label"].startswith("Bäcker") and r.json()["isco"]["code"] == baker.isco_code
+    assert httpx.get(f"{base}/v1/occupations/nope").status_code == 404
+    hits = httpx.get(f"{base}/v1/occupations", params={"q": "bäck", "lang": "de"}).json()
+    assert hits and hits[0]["uri"] == baker.uri
+    assert httpx.get(f"{base}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{base}/ready").status_code == 200
+
+
+BAD = [
+    ("malformed json", b'{"items": [', 422),
+    ("wrong types", b'{"items": "chef"}', 422),
+    ("missing title", b'{"items": [{"description": "x"}]}', 422),
+    ("empty title", b'{"items": [{"title": "  "}]}', 422),
+    ("empty items", b'{"items": []}', 422),
+    ("unknown model", b'{"items": [{"title": "chef"}], "model": "Xx"}', 422),
+    ("topk zero", b'{"items": [{"title": "chef"}], "topk": 0}', 422),
+    ("topk too big", b'{"items": [{"title": "chef"}], "topk": 1000}', 422),
+    ("too many items", b'{"items": [' + b",".join([b'{"title": "chef"}'] * 9) + b"]}", 422),
+    ("title too long", b'{"items": [{"title": "' + b"a" * 1001 + b'"}]}', 422),
+    ("body too big", b'{"items": [{"title": "' + b"a" * 70_000 + b'"}]}', 413),
+    ("binary garbage", bytes(range(256)) * 4, 400),
+    ("deeply nested", b"[" * 10_000 + b"]" * 10_000, 400),
+    ("invalid utf-8", b'{"items": [{"title": "\xff\xfe"}]}', 400),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "status"), BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize("path", ["/v1/tag", "/occupations-detection"])
+def test_bad_input_is_a_precise_json_error(base, path, case, body, status):
+    r = httpx.post(f"{base}{path}", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, (case, r.text)
+    error = r.json()["error"]
+    assert error["code"] and error["message"]
+    if case == "unknown model":
+        assert "valid models: auto, EnV2, En" in error["message"]
+    assert httpx.get(f"{base}/health").status_code == 200  # the worker survived
+
+
+def test_api_key(keyed):
+    body = {"items": [{"title": "chef"}]}
+    assert httpx.get(f"{keyed}/health").status_code == 200
+    r = httpx.post(f"{keyed}/v1/tag", json=body)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert httpx.post(f"{keyed}/v1/tag", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert httpx.post(f"{keyed}/v1/tag", json=body, headers={"X-API-Key": KEY}).status_code == 200
+    assert httpx.get(f"{keyed}/all-models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_concurrent_requests(base):
+    titles = ["chef", "baker", "nurse", "electrician", "accountant", "pharmacist"] * 4
+    results: dict[int, list] = {}
+
+    def call(i: int) -> None:
+        r = httpx.post(f"{base}/occupations-detection", json={"items": [{"title": titles[i]}], "model": "En"})
+        results[i] = r.json()
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(titles))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, title in enumerate(titles):
+        assert results[i] == results[titles.index(title)]
