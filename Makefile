@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test lint build serve bench eval clean
+.PHONY: install test lint build serve bench loadtest eval clean
 
 $(BIN)/escotag: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,3 +40,7 @@ eval: install  ## accuracy figures for the README, on every labelled set
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+loadtest: build  ## requests/s and latency against a real server on loopback (needs wrk)
+	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
+	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/loadtest.py

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__, langid
+from .batching import MicroBatcher
 from .errors import EscotagError
 from .models import AUTO, MODELS, model_names, resolve
 from .postings import MAX_TITLE_CHARS, Posting
@@ -215,10 +216,13 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         started = time.perf_counter()
         await run_in_threadpool(state["tagger"].load)
         state["search"] = LabelSearch(state["tagger"].taxonomy)
+        state["batcher"] = MicroBatcher(state["tagger"])
+        state["batcher"].start()
         state["ready"] = True
         log.info("escotag ready: %s models in %.1fs", len(state["tagger"].available_models()),
                  time.perf_counter() - started)
         yield
+        await state["batcher"].stop()
 
     app = FastAPI(title="escotag", version=__version__, lifespan=lifespan,
                   description="Tag job postings with ESCO occupations. This service uses the ESCO "
@@ -288,8 +292,8 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
             raise ApiError(422, "invalid_request", _describe(exc.errors())) from exc
         postings = [Posting(i.title, i.description or "") for i in req.items]
         name = check(req.model, req.topk, postings)
-        results = await run_in_threadpool(current().tag, postings, name, req.topk)
-        uris = [[p.uri for p in preds] for preds in results]
+        results = await state["batcher"].tag(postings, name, req.topk)
+        uris = [[p.uri for p in preds] for preds, _ in results]
         return uris[0] if len(uris) == 1 else uris
 
     @app.get("/all-models", tags=["compatible"], response_model=list[str])
@@ -304,8 +308,7 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         started = time.perf_counter()
         postings = [Posting(i.title, i.description, None, i.language) for i in req.items]
         name = check(req.model, req.topk, postings)
-        tagger = current()
-        results = await run_in_threadpool(tagger.tag_with_models, postings, name, req.topk, req.min_score)
+        results = await state["batcher"].tag(postings, name, req.topk, req.min_score)
         items = [
             TaggedItem(id=item.id, language=item.language or langid.detect(item.title), model=used,
                        occupations=[Occupation(**p.to_dict()) for p in preds])

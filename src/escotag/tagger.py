@@ -125,14 +125,19 @@ class Tagger:
         return [preds for preds, _ in self.tag_with_models(items, model, topk)]
 
     def tag_with_models(
-        self, items: Sequence[object], model: str = AUTO, topk: int = 5, min_score: float | None = None,
+        self, items: Sequence[object], model: str | Sequence[str] = AUTO, topk: int = 5,
+        min_score: float | None = None,
     ) -> list[tuple[list[Prediction], str]]:
-        """Like tag, with the model that answered each item."""
+        """Like tag, with the model that answered each item. model may also name one model per item."""
         if topk < 1:
             raise ConfigError(f"topk must be at least 1, got {topk}")
         postings = [as_posting(item) for item in items]
-        name = resolve(model)
-        routed = [self.route(p, name) for p in postings] if name == AUTO else [self.spec(name).name] * len(postings)
+        requested = [model] * len(postings) if isinstance(model, str) else list(model)
+        if len(requested) != len(postings):
+            raise ConfigError(f"{len(requested)} model names for {len(postings)} items")
+        named = {name: resolve(name) for name in set(requested)}
+        concrete = {name: self.spec(n).name for name, n in named.items() if n != AUTO}
+        routed = [concrete.get(name) or self.route(p, AUTO) for p, name in zip(postings, requested, strict=True)]
         out: list[tuple[list[Prediction], str] | None] = [None] * len(postings)
         for name in dict.fromkeys(routed):
             rows = [i for i, r in enumerate(routed) if r == name]
