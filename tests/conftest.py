@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import os
 import random
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 SHARED_ESCO = Path(os.environ.get("ESCOTAG_TEST_ESCO_DIR", Path(__file__).parents[1] / "../shared/esco")).resolve()
 LANGS = ("en", "de", "ar", "nl", "pt")
@@ -63,3 +67,18 @@ def tagger(esco_slice: Path, tmp_path_factory: pytest.TempPathFactory):
     from escotag import Tagger
 
     return Tagger(esco_slice, progress=False)
+
+
+def serve(app):
+    """Run an ASGI app with uvicorn on a free loopback port; returns (server, thread, base URL)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 120
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"

@@ -1,35 +1,21 @@
 """The HTTP service, through a real uvicorn server on loopback."""
 
-import socket
 import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 
+from conftest import serve
 from escotag.service import Settings, create_app
 
 KEY = "s3cret-key"
 
 
-def _serve(app):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 120
-    while not server.started:
-        assert time.time() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
 def base(tagger):
-    server, thread, url = _serve(create_app(tagger, Settings(max_items=8, max_body_bytes=64_000)))
+    server, thread, url = serve(create_app(tagger, Settings(max_items=8, max_body_bytes=64_000)))
     yield url
     server.should_exit = True
     thread.join(10)
@@ -37,7 +23,7 @@ def base(tagger):
 
 @pytest.fixture(scope="module")
 def keyed(tagger):
-    server, thread, url = _serve(create_app(tagger, Settings(api_key=KEY)))
+    server, thread, url = serve(create_app(tagger, Settings(api_key=KEY)))
     yield url
     server.should_exit = True
     thread.join(10)
@@ -153,3 +139,24 @@ def test_concurrent_requests(base):
         t.join()
     for i, title in enumerate(titles):
         assert results[i] == results[titles.index(title)]
+
+
+def test_fuzz_openapi_no_server_errors(base):
+    """Schemathesis-generated requests for every operation of the OpenAPI schema: never a 5xx."""
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 8
+    seen = []
+
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        def check(case):
+            response = case.call(base_url=base)
+            seen.append(response.status_code)
+            assert response.status_code < 500, (case.method, case.path, response.text)
+            if response.status_code >= 400:
+                assert set(response.json()["error"]) == {"code", "message"}
+
+        check()
+    assert len(seen) >= 100 and any(code >= 400 for code in seen) and any(code == 200 for code in seen)

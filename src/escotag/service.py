@@ -79,6 +79,18 @@ class LegacyRequest(BaseModel):
     topk: int = 5
 
 
+# written out because the endpoint parses its body itself (to accept any Content-Type)
+LEGACY_SCHEMA = {
+    "type": "object", "required": ["items"],
+    "properties": {
+        "items": {"type": "array", "items": {"type": "object", "required": ["title"], "properties": {
+            "title": {"type": "string"}, "description": {"type": "string"}}}},
+        "model": {"type": "string", "default": "auto"},
+        "topk": {"type": "integer", "default": 5},
+    },
+}
+
+
 class TagItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str | int | None = None
@@ -281,7 +293,7 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
     # -- the old service's API, unchanged for its clients --
     @app.post("/occupations-detection", tags=["compatible"], response_model=list[str] | list[list[str]],
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                  "schema": LegacyRequest.model_json_schema()}}}})
+                  "schema": LEGACY_SCHEMA}}}})
     async def occupations_detection(request: Request) -> Any:
         """The old service's endpoint: a list of `topk` URIs for one item, a list of such lists for several.
         The body is read as JSON whatever its Content-Type (the old README's curl sends a form type)."""
