@@ -15,7 +15,7 @@ KEY = "s3cret-key"
 
 @pytest.fixture(scope="module")
 def base(tagger):
-    server, thread, url = serve(create_app(tagger, Settings(max_items=8, max_body_bytes=64_000)))
+    server, thread, url = serve(create_app(tagger, Settings(max_items=8, max_body_bytes=64_000, max_description_chars=5_000)))
     yield url
     server.should_exit = True
     thread.join(10)
@@ -23,7 +23,7 @@ def base(tagger):
 
 @pytest.fixture(scope="module")
 def keyed(tagger):
-    server, thread, url = serve(create_app(tagger, Settings(api_key=KEY)))
+    server, thread, url = serve(create_app(tagger, Settings(api_key=KEY, cors_origins=["http://example.org"])))
     yield url
     server.should_exit = True
     thread.join(10)
@@ -95,6 +95,7 @@ BAD = [
     ("topk too big", b'{"items": [{"title": "chef"}], "topk": 1000}', 422),
     ("too many items", b'{"items": [' + b",".join([b'{"title": "chef"}'] * 9) + b"]}", 422),
     ("title too long", b'{"items": [{"title": "' + b"a" * 1001 + b'"}]}', 422),
+    ("description too long", b'{"items": [{"title": "chef", "description": "' + b"a" * 6_000 + b'"}]}', 422),
     ("body too big", b'{"items": [{"title": "' + b"a" * 70_000 + b'"}]}', 413),
     ("binary garbage", bytes(range(256)) * 4, 400),
     ("deeply nested", b"[" * 10_000 + b"]" * 10_000, 400),
@@ -122,6 +123,16 @@ def test_api_key(keyed):
     assert httpx.post(f"{keyed}/v1/tag", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
     assert httpx.post(f"{keyed}/v1/tag", json=body, headers={"X-API-Key": KEY}).status_code == 200
     assert httpx.get(f"{keyed}/all-models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_cors_off_unless_configured(base, keyed):
+    preflight = {"Origin": "http://example.org", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "x-api-key"}
+    assert "access-control-allow-origin" not in httpx.options(f"{base}/v1/tag", headers=preflight).headers
+    allowed = httpx.options(f"{keyed}/v1/tag", headers=preflight)
+    assert allowed.headers["access-control-allow-origin"] == "http://example.org"
+    other = httpx.options(f"{keyed}/v1/tag", headers={**preflight, "Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
 
 
 def test_concurrent_requests(base):
@@ -160,3 +171,42 @@ def test_fuzz_openapi_no_server_errors(base):
 
         check()
     assert len(seen) >= 100 and any(code >= 400 for code in seen) and any(code == 200 for code in seen)
+
+
+def test_escotag_serve_never_logs_the_key(esco_slice, tmp_path):
+    """`escotag serve` as users run it, with an API key: requests with right and wrong keys, then its log."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "ESCOTAG_ESCO_DIR": str(esco_slice), "ESCOTAG_API_KEY": KEY}
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "escotag", "serve", "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                if httpx.get(f"{base}/ready", headers={"X-API-Key": KEY}).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, "server did not start"
+            time.sleep(0.3)
+        body = {"items": [{"title": "chef"}], "model": "En"}
+        assert httpx.post(f"{base}/occupations-detection", json=body, headers={"X-API-Key": KEY}).status_code == 200
+        assert httpx.post(f"{base}/occupations-detection", json=body,
+                          headers={"Authorization": f"Bearer {KEY}x"}).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    log.seek(0)
+    text = log.read()
+    assert "POST /occupations-detection" in text  # the access log is there...
+    assert KEY not in text  # ...and holds the key nowhere
