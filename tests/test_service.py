@@ -15,7 +15,8 @@ KEY = "s3cret-key"
 
 @pytest.fixture(scope="module")
 def base(tagger):
-    server, thread, url = serve(create_app(tagger, Settings(max_items=8, max_body_bytes=64_000, max_description_chars=5_000)))
+    settings = Settings(max_items=8, max_body_bytes=64_000, max_description_chars=5_000)
+    server, thread, url = serve(create_app(tagger, settings))
     yield url
     server.should_exit = True
     thread.join(10)
