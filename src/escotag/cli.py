@@ -65,7 +65,7 @@ def tag(
 
 def _tag_file(src: Path, dst: Path, model: str, topk: int, title_col: str, description_col: str, id_col: str,
               batch_size: int, strict: bool) -> None:
-    from .batch import Columns, tag_file
+    from .filetagging import Columns, tag_file
 
     summary = tag_file(
         _tagger(), src, dst, model, topk, Columns(title_col, description_col, id_col), batch_size, strict,

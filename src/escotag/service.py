@@ -5,13 +5,9 @@ Create it with ``create_app()``; ``escotag serve`` runs it with uvicorn.
 
 from __future__ import annotations
 
-import hmac
 import logging
-import os
 import time
-from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -19,42 +15,23 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__, langid
-from .batching import MicroBatcher
 from .errors import EscotagError
+from .guard import GuardMiddleware, Settings, error_response
+from .microbatch import MicroBatcher
 from .models import AUTO, MODELS, model_names, resolve
-from .postings import MAX_TITLE_CHARS, Posting
+from .postings import Posting
+from .schemas import LEGACY_SCHEMA, LegacyRequest, Occupation, TaggedItem, TagRequest, TagResponse
 from .search import LabelSearch
 from .tagger import Tagger
 
+__all__ = ["Settings", "create_app"]
+
 log = logging.getLogger("escotag.service")
-
-
-@dataclass
-class Settings:
-    """Limits and access, from ESCOTAG_* environment variables by default."""
-
-    max_items: int = 256
-    max_topk: int = 100
-    max_title_chars: int = MAX_TITLE_CHARS
-    max_description_chars: int = 100_000
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_json_depth: int = 32
-    api_key: str | None = None
-    cors_origins: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        origins = os.environ.get("ESCOTAG_CORS_ORIGINS", "")
-        return cls(
-            max_items=int(os.environ.get("ESCOTAG_MAX_ITEMS", 256)),
-            api_key=os.environ.get("ESCOTAG_API_KEY") or None,
-            cors_origins=[o.strip() for o in origins.split(",") if o.strip()],
-        )
 
 
 class ApiError(Exception):
@@ -63,159 +40,6 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-# ---- request and response models --------------------------------------------------------------------
-class LegacyItem(BaseModel):
-    title: str
-    description: str | None = ""
-
-
-class LegacyRequest(BaseModel):
-    items: list[LegacyItem]
-    model: str = "auto"
-    topk: int = 5
-
-
-# written out because the endpoint parses its body itself (to accept any Content-Type)
-LEGACY_SCHEMA = {
-    "type": "object", "required": ["items"],
-    "properties": {
-        "items": {"type": "array", "items": {"type": "object", "required": ["title"], "properties": {
-            "title": {"type": "string"}, "description": {"type": "string"}}}},
-        "model": {"type": "string", "default": "auto"},
-        "topk": {"type": "integer", "default": 5},
-    },
-}
-
-
-class TagItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str | int | None = None
-    title: str = Field(min_length=1, description="The posting's job title.")
-    description: str = ""
-    language: str | None = Field(None, description="ISO 639-1 code; detected when missing.")
-
-
-class TagRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[TagItem]
-    model: str = "auto"
-    topk: int = 5
-    min_score: float | None = None
-
-
-class Occupation(BaseModel):
-    uri: str
-    label: str
-    label_en: str
-    isco_code: str
-    isco_label: str
-    score: float
-
-
-class TaggedItem(BaseModel):
-    id: str | int | None
-    language: str
-    model: str
-    occupations: list[Occupation]
-
-
-class TagResponse(BaseModel):
-    items: list[TaggedItem]
-    seconds: float
-
-
-# ---- middleware: body limits and API key ------------------------------------------------------------
-def _json_depth_exceeds(body: bytes, limit: int) -> bool:
-    depth, in_string, escaped = 0, False, False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
-
-
-class GuardMiddleware:
-    """Rejects over-large, non-UTF-8 and too deeply nested bodies before parsing, and checks the API key."""
-
-    OPEN_PATHS = frozenset({"/health", "/"})
-
-    def __init__(self, app: Callable, settings: Settings) -> None:
-        self.app, self.settings = app, settings
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        s = self.settings
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if s.api_key and scope["path"] not in self.OPEN_PATHS and scope.get("method") != "OPTIONS":
-            given = headers.get("x-api-key") or ""
-            auth = headers.get("authorization", "")
-            if auth[:7].lower() == "bearer ":
-                given = auth[7:].strip()
-            if not hmac.compare_digest(given.encode(), s.api_key.encode()):
-                await _error(401, "unauthorized", "missing or wrong API key (Authorization: Bearer … or "
-                             "X-API-Key)")(scope, receive, send)
-                return
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > s.max_body_bytes:
-            await _error(413, "body_too_large", f"request body over {s.max_body_bytes} bytes")(scope, receive, send)
-            return
-        if scope.get("method") not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > s.max_body_bytes:
-                await _error(413, "body_too_large", f"request body over {s.max_body_bytes} bytes")(
-                    scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            await _error(400, "invalid_utf8", f"request body is not UTF-8 (byte {exc.start}: {exc.reason})")(
-                scope, receive, send)
-            return
-        if _json_depth_exceeds(body, s.max_json_depth):
-            await _error(400, "too_deep", f"JSON nested deeper than {s.max_json_depth} levels")(scope, receive, send)
-            return
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
-# ---- the app ----------------------------------------------------------------------------------------
 def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -> FastAPI:
     """The escotag FastAPI app. All models are loaded at start-up and shared by every request."""
     settings = settings or Settings.from_env()
@@ -250,25 +74,25 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         return state["tagger"]
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message)
+    async def _apierror_response(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
 
     @app.exception_handler(EscotagError)
-    async def _escotag_error(_: Request, exc: EscotagError) -> JSONResponse:
-        return _error(422, "invalid_request", str(exc))
+    async def _escotagerror_response(_: Request, exc: EscotagError) -> JSONResponse:
+        return error_response(422, "invalid_request", str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, "invalid_request", _describe(exc.errors()))
+    async def _validationerror_response(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", _describe(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail))
+    async def _httperror_response(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "http_error", str(exc.detail))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return _error(500, "internal_error", "unexpected server error; see the server log")
+        return error_response(500, "internal_error", "unexpected server error; see the server log")
 
     def check(model: str, topk: int, postings: list[Posting]) -> str:
         name = resolve(model)

@@ -1,0 +1,65 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LegacyItem(BaseModel):
+    title: str
+    description: str | None = ""
+
+
+class LegacyRequest(BaseModel):
+    items: list[LegacyItem]
+    model: str = "auto"
+    topk: int = 5
+
+
+# written out because the endpoint parses its body itself (to accept any Content-Type)
+LEGACY_SCHEMA = {
+    "type": "object", "required": ["items"],
+    "properties": {
+        "items": {"type": "array", "items": {"type": "object", "required": ["title"], "properties": {
+            "title": {"type": "string"}, "description": {"type": "string"}}}},
+        "model": {"type": "string", "default": "auto"},
+        "topk": {"type": "integer", "default": 5},
+    },
+}
+
+
+class TagItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | int | None = None
+    title: str = Field(min_length=1, description="The posting's job title.")
+    description: str = ""
+    language: str | None = Field(None, description="ISO 639-1 code; detected when missing.")
+
+
+class TagRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[TagItem]
+    model: str = "auto"
+    topk: int = 5
+    min_score: float | None = None
+
+
+class Occupation(BaseModel):
+    uri: str
+    label: str
+    label_en: str
+    isco_code: str
+    isco_label: str
+    score: float
+
+
+class TaggedItem(BaseModel):
+    id: str | int | None
+    language: str
+    model: str
+    occupations: list[Occupation]
+
+
+class TagResponse(BaseModel):
+    items: list[TaggedItem]
+    seconds: float
