@@ -20,9 +20,9 @@ import numpy as np
 from .errors import DataError
 from .index import Block, ConceptIndex, Views
 from .postings import Posting
-from .tagger import Tagger
+from .tagger import Tagger, occupation_description
 from .taxonomy import PIVOT, Taxonomy
-from .text import label_variants, lead
+from .text import label_variants
 
 KS = (1, 5, 10)
 
@@ -123,7 +123,7 @@ def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto") -> Result
             if texts:
                 per_lang[lang][0].extend((j, v) for v in texts.variants())
                 if texts.description:
-                    per_lang[lang][1].append((j, lead(texts.description, 300)))
+                    per_lang[lang][1].append((j, occupation_description(texts)))
     meta = {"dataset": folder.name, "taxonomy": tx.content_hash}
     blocks = [
         Block.build(lang, Views.from_pairs(lab), Views.from_pairs(desc), len(concepts), tagger.encoder, meta)
@@ -194,7 +194,7 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
                 texts.append(v)
                 gold.append([i])
         if queries in ("all", "descriptions") and labels.description:
-            texts.append(lead(labels.description, 300))
+            texts.append(occupation_description(labels))
             gold.append([i])
     english = tagger.block(PIVOT)
     index = ConceptIndex([english], len(tx), tagger.weights)

@@ -16,7 +16,7 @@ from .errors import ConfigError
 from .index import Block, ConceptIndex, Views, Weights
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
 from .postings import Posting, as_posting, description_lead
-from .taxonomy import Taxonomy, load_taxonomy
+from .taxonomy import Labels, Taxonomy, load_taxonomy
 from .text import lead
 
 # Occupation descriptions are indexed by their lead: the first sentence or two define the occupation.
@@ -37,6 +37,11 @@ class Prediction:
         return asdict(self)
 
 
+def occupation_description(labels: Labels) -> str:
+    """The part of a concept's description that is indexed."""
+    return lead(labels.description, OCC_DESCRIPTION_CHARS)
+
+
 def taxonomy_views(taxonomy: Taxonomy, lang: str) -> tuple[Views, Views]:
     """Label views (every label and gendered variant) and description-lead views of one language."""
     labels, descriptions = [], []
@@ -46,7 +51,7 @@ def taxonomy_views(taxonomy: Taxonomy, lang: str) -> tuple[Views, Views]:
             continue
         labels += [(i, v) for v in texts.variants()]
         if texts.description:
-            descriptions.append((i, lead(texts.description, OCC_DESCRIPTION_CHARS)))
+            descriptions.append((i, occupation_description(texts)))
     return Views.from_pairs(labels), Views.from_pairs(descriptions)
 
 

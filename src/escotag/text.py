@@ -44,13 +44,18 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
-def lead(text: str, max_chars: int) -> str:
-    """The leading sentences of a text, whole sentences up to about max_chars (at least one, cut)."""
+def split_lead(text: str, max_chars: int) -> tuple[str, str]:
+    """The leading sentences of a text, whole sentences up to about max_chars (at least one, cut), and the rest."""
+    parts = sentences(text)
     out: list[str] = []
     size = 0
-    for sentence in sentences(text):
+    for i, sentence in enumerate(parts):
         if out and size + len(sentence) > max_chars:
-            break
-        out.append(sentence[: max_chars - size] if not out else sentence)
+            return " ".join(out), " ".join(parts[i:])
+        out.append(sentence if out else sentence[:max_chars])
         size += len(sentence) + 1
-    return " ".join(out)
+    return " ".join(out), ""
+
+
+def lead(text: str, max_chars: int) -> str:
+    return split_lead(text, max_chars)[0]

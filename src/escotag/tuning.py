@@ -18,7 +18,7 @@ from .index import Block, ConceptIndex, Views, Weights
 from .postings import description_lead
 from .tagger import OCC_DESCRIPTION_CHARS, Tagger, taxonomy_views
 from .taxonomy import PIVOT
-from .text import normalize
+from .text import normalize, split_lead
 
 GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 
@@ -73,8 +73,7 @@ def dev_tasks(tagger: Tagger, langs: list[str], seed: int = 0, max_queries: int 
             settings.append((f"{lang}-xling", [tagger.block(PIVOT)]))
         posting_texts = []
         for i, q in queries:
-            desc = tx.occupations[i].labels[lang].description
-            rest = desc[len(desc.split(".")[0]) :] if len(desc) > OCC_DESCRIPTION_CHARS else ""
+            _, rest = split_lead(tx.occupations[i].labels[lang].description, OCC_DESCRIPTION_CHARS)
             posting_texts.append(description_lead(rest, q))
         dvecs = tagger.encoder.encode([t or q for t, q in zip(posting_texts, titles, strict=True)])
         for name, bl in settings:
