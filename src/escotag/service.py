@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, langid
+from . import __version__
 from .errors import EscotagError
 from .guard import GuardMiddleware, Settings, error_response
 from .microbatch import MicroBatcher
@@ -27,7 +27,7 @@ from .models import AUTO, MODELS, model_names, resolve
 from .postings import Posting
 from .schemas import LEGACY_SCHEMA, LegacyRequest, Occupation, TaggedItem, TagRequest, TagResponse
 from .search import LabelSearch
-from .tagger import Tagger
+from .tagger import Tagger, detect_language
 
 __all__ = ["Settings", "create_app"]
 
@@ -146,9 +146,9 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         name = check(req.model, req.topk, postings)
         results = await state["batcher"].tag(postings, name, req.topk, req.min_score)
         items = [
-            TaggedItem(id=item.id, language=item.language or langid.detect(item.title), model=used,
+            TaggedItem(id=item.id, language=detect_language(posting), model=used,
                        occupations=[Occupation(**p.to_dict()) for p in preds])
-            for item, (preds, used) in zip(req.items, results, strict=True)
+            for item, posting, (preds, used) in zip(req.items, postings, results, strict=True)
         ]
         return TagResponse(items=items, seconds=round(time.perf_counter() - started, 4))
 

@@ -37,6 +37,11 @@ class Prediction:
         return asdict(self)
 
 
+def detect_language(posting: Posting) -> str:
+    """The posting's given language, else the one detected from its title and the start of its description."""
+    return posting.language or langid.detect(posting.title + " " + posting.description[:200])
+
+
 def occupation_description(labels: Labels) -> str:
     """The part of a concept's description that is indexed."""
     return lead(labels.description, OCC_DESCRIPTION_CHARS)
@@ -120,8 +125,7 @@ class Tagger:
         name = resolve(model)
         if name != AUTO:
             return self.spec(name).name
-        lang = posting.language or langid.detect(posting.title + " " + posting.description[:200])
-        routed = BY_LANGUAGE.get(lang, BY_LANGUAGE["en"])
+        routed = BY_LANGUAGE.get(detect_language(posting), BY_LANGUAGE["en"])
         return routed if routed in self.available_models() else BY_LANGUAGE["en"]
 
     # ---- tagging ------------------------------------------------------------------------------
