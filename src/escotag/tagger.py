@@ -93,8 +93,11 @@ class Tagger:
 
     def spec(self, model: str) -> ModelSpec:
         name = resolve(model)
-        if name == AUTO or name not in self.available_models():
-            raise ConfigError(f"model {name!r} has no ESCO data here; available: {', '.join(self.available_models())}")
+        available = ", ".join(self.available_models())
+        if name == AUTO:
+            raise ConfigError(f"'auto' routes each posting to a model; name one of {available} here")
+        if name not in self.available_models():
+            raise ConfigError(f"model {name!r} has no ESCO data here; available: {available}")
         return MODELS[name]
 
     def block(self, lang: str) -> Block:
