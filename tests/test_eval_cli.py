@@ -39,7 +39,7 @@ def test_eval_melo_folder(tmp_path, esco_slice, run):
     (folder / "annotations.tsv").write_text("".join(f"Q{i}\t0\tC{i}\t1\n" for i, _ in with_alt))
     result = run("melo", str(folder))
     assert set(result) == KEYS
-    assert result["n"] == len(with_alt) and result["model"] == "de+en"
+    assert result["n"] == len(with_alt) and result["model"] == "auto:de+en"
     assert result["acc@10"] >= result["acc@5"] >= result["acc@1"]
     assert result["mrr"] > 0.5  # chance over 40 concepts is about 0.1
 

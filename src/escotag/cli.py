@@ -114,7 +114,7 @@ def _report(result, as_json: bool) -> None:
 
 @eval_app.command("melo")
 def eval_melo_cmd(folder: Path, model: ModelOpt = "auto", as_json: JsonOpt = False) -> None:
-    """MELO dataset folder: rank its candidate concepts (corpus languages + English only)."""
+    """MELO dataset folder: rank its candidate concepts (corpus languages + English only, whatever the model)."""
     from .evaluation import eval_melo
 
     _report(eval_melo(folder, _tagger(progress=False), model), as_json)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import DataError
 from .index import Block, ConceptIndex, Views
+from .models import resolve
 from .postings import Posting
 from .tagger import Tagger, occupation_description
 from .taxonomy import PIVOT, Taxonomy
@@ -95,7 +96,12 @@ def melo_languages(name: str) -> list[str]:
 
 
 def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto") -> Result:
-    """Rank the dataset's candidate concepts for each query, with ESCO knowledge in allowed languages."""
+    """Rank the dataset's candidate concepts for each query, with ESCO knowledge in allowed languages.
+
+    The indexed languages always follow the protocol (corpus languages and English), whatever the model; the
+    model's name is validated and recorded with them in the result.
+    """
+    model = resolve(model)
     folder = Path(folder)
     started = time.perf_counter()
     langs = melo_languages(folder.name)
@@ -133,7 +139,7 @@ def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto") -> Result
     scores = _batched_scores(index, tagger, [q[1] for q in queries])
     ranks = gold_ranks(scores, [sorted(gold.get(q[0], ())) for q in queries])
     mrr, acc = metrics(ranks)
-    return Result(folder.name, "+".join(langs), len(queries), mrr, acc, time.perf_counter() - started)
+    return Result(folder.name, f"{model}:{'+'.join(langs)}", len(queries), mrr, acc, time.perf_counter() - started)
 
 
 def read_postings(path: str | Path) -> list[dict]:
