@@ -123,11 +123,8 @@ class Tagger:
         for name in models if models is not None else self.available_models():
             self.index(name)
 
-    def route(self, posting: Posting, model: str) -> str:
-        """The concrete model for one posting: the named one, or by its (given or detected) language."""
-        name = resolve(model)
-        if name != AUTO:
-            return self.spec(name).name
+    def route(self, posting: Posting) -> str:
+        """The model 'auto' picks for a posting: its (given or detected) language's, else English."""
         routed = BY_LANGUAGE.get(detect_language(posting), BY_LANGUAGE["en"])
         return routed if routed in self.available_models() else BY_LANGUAGE["en"]
 
@@ -149,7 +146,7 @@ class Tagger:
             raise ConfigError(f"{len(requested)} model names for {len(postings)} items")
         named = {name: resolve(name) for name in set(requested)}
         concrete = {name: self.spec(n).name for name, n in named.items() if n != AUTO}
-        routed = [concrete.get(name) or self.route(p, AUTO) for p, name in zip(postings, requested, strict=True)]
+        routed = [concrete.get(name) or self.route(p) for p, name in zip(postings, requested, strict=True)]
         out: list[tuple[list[Prediction], str] | None] = [None] * len(postings)
         for name in dict.fromkeys(routed):
             rows = [i for i, r in enumerate(routed) if r == name]

@@ -106,15 +106,6 @@ class Taxonomy:
         code = group.code if group else isco_uri.rsplit("/C", 1)[-1]
         return {o.uri for o in self.occupations if o.isco_code.startswith(code)}
 
-    def without_language(self, langs: set[str]) -> Taxonomy:
-        """The same taxonomy with every text in these languages removed (for cross-lingual checks)."""
-        occupations = [
-            Occupation(o.uri, o.code, o.parent, {k: v for k, v in o.labels.items() if k not in langs}, o.isco_code)
-            for o in self.occupations
-        ]
-        digest = hashlib.sha256((self.content_hash + "-" + ",".join(sorted(langs))).encode()).hexdigest()
-        return Taxonomy(occupations, self.isco_groups, digest, self.source)
-
 
 class _Source:
     """A folder or a zip file of ESCO CSV files, read by file name."""
