@@ -1,4 +1,4 @@
-"""Tagging a file: stream rows in batches, tag two batches at a time, write results in input order."""
+"""Tagging a file: stream rows in batches, tag each while the next is read, write results in input order."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from .fileio import Writer, file_format, read_rows
 from .models import AUTO, resolve
 from .tagger import Prediction, Tagger
 
-# Two batches in flight keep both cores busy: one batch's encoder work (largely Python tokenisation) overlaps
-# the other's scoring (numpy, which releases the GIL). More would only hold more rows in memory.
+# Batches being tagged while the next is read and the last written. Measured on 2 cores: 1 gives 440 titles/s,
+# 2 only 350 (the encoder and BLAS threads of two batches oversubscribe the cores).
 IN_FLIGHT = 1
 
 

@@ -74,19 +74,19 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         return state["tagger"]
 
     @app.exception_handler(ApiError)
-    async def _apierror_response(_: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message)
 
     @app.exception_handler(EscotagError)
-    async def _escotagerror_response(_: Request, exc: EscotagError) -> JSONResponse:
+    async def _escotag_error(_: Request, exc: EscotagError) -> JSONResponse:
         return error_response(422, "invalid_request", str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validationerror_response(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid_request", _describe(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _httperror_response(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     @app.exception_handler(Exception)
