@@ -197,9 +197,11 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         """Readiness: every model is loaded."""
         return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
 
+    page_html = resources.files("escotag").joinpath("static/index.html").read_text(encoding="utf-8")
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
-        return HTMLResponse(resources.files("escotag").joinpath("static/index.html").read_text(encoding="utf-8"))
+        return HTMLResponse(page_html)
 
     return app
 
