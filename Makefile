@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test lint build serve bench loadtest eval clean
+.PHONY: install test lint build train serve bench loadtest eval clean
 
 $(BIN)/escotag: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,20 +23,24 @@ lint: install
 build: install  ## build every model's index (cached under ESCOTAG_HOME)
 	$(BIN)/escotag build
 
+train: build  ## train every trainable model's head from ESCO (escotag train --all; under ESCOTAG_HOME/models)
+	$(BIN)/escotag train --all
+
 serve: build  ## set up, build missing indices, serve on port 5000 with the default encoder
 	$(BIN)/escotag serve --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 bench: install  ## speed figures for the README (not a test)
 	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/bench.py
 
-eval: install  ## accuracy figures for the README, on every labelled set
+eval: install  ## accuracy figures for the README, untrained then trained, on every labelled set (run make train first)
+	for t in --untrained ""; do \
 	for d in usa_q_en_c_en deu_q_de_c_de nld_q_nl_c_nl prt_q_pt_c_pt deu_q_de_c_en nld_q_nl_c_en prt_q_pt_c_en; do \
-	  $(BIN)/escotag eval melo $(SHARED)/eval/melo/$$d --json | tail -n 1; done
+	  $(BIN)/escotag eval melo $(SHARED)/eval/melo/$$d $$t --json | tail -n 1; done; \
 	for f in aida_geneasy_en aida_genhard_en; do \
-	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv --json | tail -n 1; \
-	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv --fields title --json | tail -n 1; done
-	$(BIN)/escotag eval postings $(SHARED)/eval/postings/jobbert_val_titles_en.csv --fields title --json | tail -n 1
-	$(BIN)/escotag eval esco-xling --lang ar --json | tail -n 1
+	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv $$t --json | tail -n 1; \
+	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv --fields title $$t --json | tail -n 1; done; \
+	$(BIN)/escotag eval postings $(SHARED)/eval/postings/jobbert_val_titles_en.csv --fields title $$t --json | tail -n 1; \
+	$(BIN)/escotag eval esco-xling --lang ar $$t --json | tail -n 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""Speed benchmark (make bench): index build, encoder vs. CLI throughput, peak memory. Prints a JSON summary.
+"""Speed benchmark (make bench): index build, training, encoder vs. CLI throughput (untrained and trained), peak
+memory with every model loaded (trained). Prints a JSON summary.
 
 Uses the shared evaluation files as realistic inputs; run it on an idle machine.
 """
@@ -51,17 +52,24 @@ def main() -> None:
         w.writerows((i, p["title"], p["description"]) for i, p in enumerate(postings))
     out["posting_description_chars_mean"] = sum(len(p["description"]) for p in postings) / len(postings)
 
-    # startup (load taxonomy + indices) measured on a one-row file, then subtracted
+    def tagging(prefix: str) -> None:
+        """CLI throughput; start-up (taxonomy, encoder, indices) measured on a one-row file and subtracted."""
+        startup = _cli("tag", "-i", str(work / "one.csv"), "-o", str(work / "one.jsonl"), "-m", "EnV2", env=env)
+        t_titles = _cli("tag", "-i", str(work / "titles.csv"), "-o", str(work / "t.jsonl"), "-m", "EnV2", env=env)
+        t_posts = _cli("tag", "-i", str(work / "postings.csv"), "-o", str(work / "p.jsonl"), "-m", "EnV2", env=env)
+        out[f"{prefix}cli_startup_seconds"] = startup
+        out[f"{prefix}cli_titles_per_s_with_startup"] = N_TITLES / t_titles
+        out[f"{prefix}cli_titles_per_s"] = N_TITLES / (t_titles - startup)
+        out[f"{prefix}cli_postings_per_s_with_startup"] = N_POSTINGS / t_posts
+        out[f"{prefix}cli_postings_per_s"] = N_POSTINGS / (t_posts - startup)
+
     with (work / "one.csv").open("w", encoding="utf-8") as f:
         f.write("id,title\n1,chef\n")
-    startup = _cli("tag", "-i", str(work / "one.csv"), "-o", str(work / "one.jsonl"), "-m", "EnV2", env=env)
-    t_titles = _cli("tag", "-i", str(work / "titles.csv"), "-o", str(work / "t.jsonl"), "-m", "EnV2", env=env)
-    t_posts = _cli("tag", "-i", str(work / "postings.csv"), "-o", str(work / "p.jsonl"), "-m", "EnV2", env=env)
-    out["cli_startup_seconds"] = startup
-    out["cli_titles_per_s_with_startup"] = N_TITLES / t_titles
-    out["cli_titles_per_s"] = N_TITLES / (t_titles - startup)
-    out["cli_postings_per_s_with_startup"] = N_POSTINGS / t_posts
-    out["cli_postings_per_s"] = N_POSTINGS / (t_posts - startup)
+    tagging("")
+    out["train_all_seconds"] = _cli("train", "--all", env=env)
+    tagging("trained_")
+    out["trained_vs_untrained_titles"] = out["trained_cli_titles_per_s"] / out["cli_titles_per_s"]
+    out["trained_vs_untrained_postings"] = out["trained_cli_postings_per_s"] / out["cli_postings_per_s"]
 
     os.environ["ESCOTAG_HOME"] = env["ESCOTAG_HOME"]
     from escotag.encoders import BATCH_SIZE, get_encoder

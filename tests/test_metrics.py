@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from escotag.evaluation import gold_ranks, melo_languages, metrics
+from escotag.evaluation import melo_languages
+from escotag.metrics import gold_ranks, metrics
 
 
 def test_metrics_by_hand():

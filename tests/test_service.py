@@ -64,8 +64,12 @@ def test_v1_tag(base):
     assert (first["id"], first["language"], first["model"]) == (7, "de", "De")
     assert first["occupations"][0]["label_en"] == "baker" and len(first["occupations"]) == 3
     assert (second["language"], second["model"]) == ("ar", "Ar")
-    assert set(first["occupations"][0]) == {"uri", "label", "label_en", "isco_code", "isco_label", "score"}
+    assert set(first["occupations"][0]) == {"uri", "label", "label_en", "isco_code", "isco_label", "score",
+                                            "confidence"}
+    assert first["occupations"][0]["confidence"] is None  # untrained: no calibrated confidence
     assert data["seconds"] >= 0
+    r = httpx.post(f"{base}/v1/tag", json={"items": [{"title": "chef"}], "model": "EnV2", "min_confidence": 0.5})
+    assert r.status_code == 422 and "not trained" in r.json()["error"]["message"]
     r = httpx.post(f"{base}/v1/tag", json={"items": [{"title": "chef"}], "min_score": 99})
     assert r.json()["items"][0]["occupations"] == []
 

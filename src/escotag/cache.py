@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ def texts_digest(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def _file_sha(path: Path) -> str:
+def file_sha(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -46,7 +46,7 @@ def _load(folder: Path, key: str, n: int) -> np.ndarray | None:
         vectors_path = folder / "vectors.npy"
         if manifest.get("key") != key or manifest.get("count") != n:
             raise ValueError("manifest does not match")
-        if _file_sha(vectors_path) != manifest["sha256"]:
+        if file_sha(vectors_path) != manifest["sha256"]:
             raise ValueError("checksum mismatch")
         vectors = np.load(vectors_path, allow_pickle=False)
         if vectors.shape[0] != n or vectors.dtype != np.float32:
@@ -57,21 +57,30 @@ def _load(folder: Path, key: str, n: int) -> np.ndarray | None:
         return None
 
 
-def _store(folder: Path, key: str, vectors: np.ndarray, meta: dict) -> None:
+def write_atomically(folder: Path, write: Callable[[Path], None]) -> None:
+    """Call write(tmp) on a fresh temporary folder next to folder, then swap it into place (OSError on failure)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
-        manifest = {"key": key, "count": int(vectors.shape[0]), "dim": int(vectors.shape[1]),
-                    "sha256": _file_sha(tmp / "vectors.npy"), "format": FORMAT_VERSION, **meta}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        write(tmp)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
-    except OSError as exc:
-        log.warning("could not write index cache %s (%s); continuing without it", folder, exc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _store(folder: Path, key: str, vectors: np.ndarray, meta: dict) -> None:
+    def write(tmp: Path) -> None:
+        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
+        manifest = {"key": key, "count": int(vectors.shape[0]), "dim": int(vectors.shape[1]),
+                    "sha256": file_sha(tmp / "vectors.npy"), "format": FORMAT_VERSION, **meta}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+    try:
+        write_atomically(folder, write)
+    except OSError as exc:
+        log.warning("could not write index cache %s (%s); continuing without it", folder, exc)
 
 
 def cached_encode(encoder: Encoder, texts: Sequence[str], meta: dict, progress: bool = True) -> np.ndarray:

@@ -19,12 +19,16 @@ app.add_typer(eval_app, name="eval")
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name, or 'auto' to route by language.")]
 TopkOpt = Annotated[int, typer.Option("--topk", "-k", min=1, max=100, help="Occupations per posting.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (one object on the last line for eval).")]
+UntrainedOpt = Annotated[bool, typer.Option("--untrained", help="Ignore trained heads (the plain similarity model).")]
+MinConfidenceOpt = Annotated[float | None, typer.Option(
+    "--min-confidence", min=0.0, max=1.0,
+    help="Drop predictions below this calibrated confidence (trained models); none left = route to a person.")]
 
 
-def _tagger(progress: bool = True):
+def _tagger(progress: bool = True, trained: bool = True):
     from .tagger import Tagger
 
-    return Tagger(progress=progress)
+    return Tagger(progress=progress, trained=trained)
 
 
 def _fail(message: str) -> None:
@@ -38,6 +42,7 @@ def tag(
     description: Annotated[str, typer.Option("--description", "-d", help="The posting's description.")] = "",
     model: ModelOpt = "auto",
     topk: TopkOpt = 5,
+    min_confidence: MinConfidenceOpt = None,
     as_json: JsonOpt = False,
     input: Annotated[Path | None, typer.Option("--input", "-i", help="CSV, JSONL or Parquet file.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV, JSONL or Parquet file.")] = None,
@@ -51,24 +56,29 @@ def tag(
     if input is None:
         if not title:
             _fail("give a TITLE, or --input FILE --output FILE")
-        preds, used = _tagger().tag_with_models([{"title": title, "description": description}], model, topk)[0]
+        preds, used = _tagger().tag_with_models([{"title": title, "description": description}], model, topk,
+                                                min_confidence=min_confidence)[0]
         if as_json:
             typer.echo(json.dumps({"model": used, "predictions": [p.to_dict() for p in preds]}, ensure_ascii=False))
             return
+        if not preds:
+            typer.echo(f"no occupation reaches confidence {min_confidence} ({used}): route to a person")
         for rank, p in enumerate(preds, 1):
-            typer.echo(f"{rank}. {p.score:.3f}  {p.label}  [ISCO {p.isco_code}]  {p.uri}")
+            confidence = f"  p={p.confidence:.2f}" if p.confidence is not None else ""
+            typer.echo(f"{rank}. {p.score:.3f}{confidence}  {p.label}  [ISCO {p.isco_code}]  {p.uri}")
         return
     if output is None:
         _fail("--input needs --output")
-    _tag_file(input, output, model, topk, title_col, description_col, id_col, batch_size, strict)
+    _tag_file(input, output, model, topk, title_col, description_col, id_col, batch_size, strict, min_confidence)
 
 
 def _tag_file(src: Path, dst: Path, model: str, topk: int, title_col: str, description_col: str, id_col: str,
-              batch_size: int, strict: bool) -> None:
+              batch_size: int, strict: bool, min_confidence: float | None) -> None:
     from .filetagging import Columns, tag_file
 
     summary = tag_file(
         _tagger(), src, dst, model, topk, Columns(title_col, description_col, id_col), batch_size, strict,
+        min_confidence=min_confidence,
         on_skip=lambda n, problem: typer.echo(f"escotag: row {n}: {problem}; skipped", err=True),
     )
     typer.echo(f"escotag: tagged {summary.tagged} rows into {dst}; skipped {summary.skipped}", err=True)
@@ -76,20 +86,33 @@ def _tag_file(src: Path, dst: Path, model: str, topk: int, title_col: str, descr
 
 @app.command()
 def models(as_json: JsonOpt = False) -> None:
-    """List the models, their languages and whether their index is built."""
+    """List the models, their languages and whether they are trained (escotag train)."""
     from .models import MODELS
 
     tagger = _tagger(progress=False)
     available = set(tagger.available_models())
-    rows = [{"name": s.name, "language": s.language, "indexes": list(s.languages), "summary": s.summary,
-             "available": s.name in available} for s in MODELS.values()]
+    rows = []
+    for s in MODELS.values():
+        trained = tagger.trained(s.name) if s.name in available else None
+        dev = trained.manifest.get("dev", {}) if trained else {}
+        rows.append({"name": s.name, "language": s.language, "indexes": list(s.languages), "summary": s.summary,
+                     "available": s.name in available, "trained": trained is not None,
+                     "trained_on": list(trained.languages) if trained else None,
+                     "dev_mrr": {"untrained": dev.get("untrained_mrr"), "trained": dev.get("trained_mrr")}
+                     if trained else None})
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
-    typer.echo("auto   routes each posting to its language's model")
+    typer.echo(f"auto   routes each posting to its language's model   (trained models: {tagger.models_dir})")
     for r in rows:
-        state = "" if r["available"] else "  (no ESCO data for this language)"
-        typer.echo(f"{r['name']:<6} {'+'.join(r['indexes']):<6} {r['summary']}{state}")
+        if not r["available"]:
+            state = "no ESCO data for this language"
+        elif r["trained"]:
+            state = (f"trained on {'+'.join(r['trained_on'])}, dev MRR {r['dev_mrr']['untrained']} -> "
+                     f"{r['dev_mrr']['trained']}")
+        else:
+            state = "untrained"
+        typer.echo(f"{r['name']:<6} {'+'.join(r['indexes']):<6} {state:<45} {r['summary']}")
 
 
 @app.command()
@@ -112,33 +135,70 @@ def _report(result, as_json: bool) -> None:
         typer.echo(json.dumps(d))
 
 
+@app.command()
+def train(
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model(s) to train.")] = None,
+    all_models: Annotated[bool, typer.Option("--all", help="Every trainable model with ESCO data.")] = False,
+    labelled: Annotated[Path | None, typer.Option(
+        "--labelled", help="Labelled postings CSV (id,title,description,gold_uri); rows in other languages "
+                           "than the model's are left out.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Models folder (default ESCOTAG_MODELS or ESCOTAG_HOME/models; the tagger reads from there).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the dev split and the training order.")] = 0,
+) -> None:
+    """Train the learned parts of models (classifier head, fused weight, calibration) from ESCO."""
+    import time
+
+    from .models import MODELS
+    from .training import train_model
+
+    if bool(model) == all_models:
+        _fail("give --model M (repeatable) or --all")
+    tagger = _tagger(trained=False)
+    names = [n for n in tagger.available_models() if MODELS[n].trainable] if all_models else model or []
+    started = time.perf_counter()
+    for name in names:
+        trained, folder = train_model(tagger, name, out, seed, labelled)
+        dev = trained.manifest["dev"]
+        typer.echo(f"escotag: {trained.name}: trained on {'+'.join(trained.languages)} in "
+                   f"{trained.manifest['seconds']}s; dev MRR {dev['untrained_mrr']} -> {dev['trained_mrr']}, "
+                   f"head weights {trained.fusion}, ECE {dev['ece_titles']}; saved to {folder}", err=True)
+    typer.echo(f"escotag: trained {len(names)} model(s) in {time.perf_counter() - started:.0f}s", err=True)
+
+
 @eval_app.command("melo")
-def eval_melo_cmd(folder: Path, model: ModelOpt = "auto", as_json: JsonOpt = False) -> None:
-    """MELO dataset folder: rank its candidate concepts (corpus languages + English only, whatever the model)."""
+def eval_melo_cmd(folder: Path, model: ModelOpt = "auto", as_json: JsonOpt = False,
+                  untrained: UntrainedOpt = False) -> None:
+    """MELO dataset folder: rank its candidate concepts (corpus languages + English only, whatever the model;
+    a trained head only when it learned from languages the set allows, else one is trained on those)."""
     from .evaluation import eval_melo
 
-    _report(eval_melo(folder, _tagger(progress=False), model), as_json)
+    _report(eval_melo(folder, _tagger(progress=False), model, trained=not untrained), as_json)
 
 
 @eval_app.command("postings")
 def eval_postings_cmd(
     file: Path, model: ModelOpt = "EnV2", as_json: JsonOpt = False,
     fields: Annotated[str, typer.Option(help="'title' or 'title,description'.")] = "title,description",
+    untrained: UntrainedOpt = False,
 ) -> None:
     """Labelled postings CSV (id,title,description,gold_uri[,acceptable_uris]) against all occupations."""
     from .evaluation import eval_postings
 
-    _report(eval_postings(file, _tagger(progress=False), model, fields), as_json)
+    _report(eval_postings(file, _tagger(progress=False, trained=not untrained), model, fields), as_json)
 
 
 @eval_app.command("esco-xling")
 def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query language.")],
                    as_json: JsonOpt = False,
-                   queries: Annotated[str, typer.Option(help="all, labels or descriptions.")] = "all") -> None:
-    """This language's ESCO labels and descriptions as queries against an English-only index."""
+                   queries: Annotated[str, typer.Option(help="all, labels or descriptions.")] = "all",
+                   untrained: UntrainedOpt = False) -> None:
+    """This language's ESCO labels and descriptions as queries against an English-only index (and a head
+    trained on every other language)."""
     from .evaluation import eval_esco_xling
 
-    _report(eval_esco_xling(_tagger(progress=False), lang, queries), as_json)
+    _report(eval_esco_xling(_tagger(progress=False), lang, queries, trained=not untrained), as_json)
 
 
 @app.command()

@@ -38,3 +38,9 @@ def esco_dir() -> Path:
 def home_dir() -> Path:
     """Cache folder for built indices: ESCOTAG_HOME, default ~/.cache/escotag."""
     return Path(os.environ.get("ESCOTAG_HOME", "~/.cache/escotag")).expanduser()
+
+
+def models_dir() -> Path:
+    """Trained model artifacts (``escotag train``): ESCOTAG_MODELS, default ESCOTAG_HOME/models."""
+    env = os.environ.get("ESCOTAG_MODELS")
+    return Path(env).expanduser() if env else home_dir() / "models"

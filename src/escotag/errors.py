@@ -17,3 +17,7 @@ class DataError(EscotagError):
 
 class ConfigError(EscotagError):
     """A setting, model name or argument is invalid."""
+
+
+class LeakageError(EscotagError):
+    """A learned part saw data that the evaluation protocol forbids for the set being scored."""

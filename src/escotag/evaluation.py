@@ -3,6 +3,9 @@
 Protocol (README, "Evaluation"): MELO ranks exactly the dataset's candidate concepts, using only texts in
 the corpus language(s) and English; postings rank all occupations, an ISCO-group gold counting every
 occupation under it; queries and gold labels are used for scoring only.
+
+Learned parts obey the same language rule (``training_languages``): the harness uses a trained model only when
+every language it learned from is allowed for the set, and otherwise trains one on the allowed languages.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import numpy as np
 
 from .errors import DataError
 from .index import Block, ConceptIndex, Views
-from .models import resolve
-from .postings import Posting
+from .metrics import gold_ranks, metrics
+from .models import AUTO, BY_LANGUAGE, MODELS, resolve
+from .postings import Posting, read_labelled
 from .tagger import Tagger, occupation_description
 from .taxonomy import PIVOT, Taxonomy
 from .text import label_variants
-
-KS = (1, 5, 10)
+from .trained import TrainedModel
+from .training import for_languages
 
 
 @dataclass
@@ -42,28 +46,8 @@ class Result:
         out = {"dataset": self.dataset, "model": self.model, "n": self.n, "mrr": round(self.mrr, 4)}
         out.update({f"acc@{k}": round(v, 4) for k, v in self.acc.items()})
         out["seconds"] = round(self.seconds, 2)
+        out.update(self.extra)
         return out
-
-
-def metrics(ranks: Sequence[int | None]) -> tuple[float, dict[int, float]]:
-    """MRR and Acc@k over all queries; a rank is 1-based, None when the gold was not ranked at all."""
-    if not ranks:
-        return 0.0, {k: 0.0 for k in KS}
-    r = np.array([x if x else np.inf for x in ranks], dtype=float)
-    return float(np.mean(1.0 / r)), {k: float(np.mean(r <= k)) for k in KS}
-
-
-def gold_ranks(scores: np.ndarray, gold: Sequence[Sequence[int]]) -> list[int | None]:
-    """Rank of the best-scored gold concept in each row (ties count against the gold)."""
-    ranks: list[int | None] = []
-    for row, hits in zip(scores, gold, strict=True):
-        if len(hits) == 0:
-            ranks.append(None)
-            continue
-        best = row[list(hits)].max()
-        ties = int((row == best).sum()) - int((row[list(hits)] == best).sum())
-        ranks.append(int((row > best).sum()) + ties + 1)
-    return ranks
 
 
 def _read_tsv(path: Path, columns: int) -> list[list[str]]:
@@ -95,16 +79,51 @@ def melo_languages(name: str) -> list[str]:
     return list(dict.fromkeys([*corpus, PIVOT]))
 
 
-def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto") -> Result:
+def training_languages(query: str, corpus: Sequence[str], available: Sequence[str]) -> list[str]:
+    """Languages whose texts may have reached a learned part of a model scored on a set.
+
+    Monolingual sets (the query language among the corpus languages): the corpus languages and English.
+    Cross-lingual sets (an English corpus for queries in another language, esco-xling): every ESCO language
+    except the query language, so the set measures transfer to a language the model never learned from.
+    """
+    if query in corpus:
+        return list(dict.fromkeys([*corpus, PIVOT]))
+    return [lang for lang in available if lang != query]
+
+
+def trained_for(tagger: Tagger, model: str, allowed: Sequence[str], purpose: str) -> TrainedModel:
+    """The model's trained parts when they learned from allowed languages only; else parts trained now on
+    exactly the allowed languages. Checked again before use, whatever the source."""
+    spec = MODELS.get(resolve(model))
+    own = tagger.trained(spec.name) if spec and spec.name in tagger.available_models() else None
+    chosen = own if own is not None and set(own.languages) <= set(allowed) else None
+    if chosen is None:
+        chosen = for_languages(tagger, allowed, progress=tagger.progress)
+    chosen.check_languages(allowed, purpose)
+    return chosen
+
+
+def _query_language(name: str) -> str:
+    match = re.search(r"_q_([a-z]+)_c_", name)
+    if not match:
+        raise DataError(name, "not a MELO dataset name (<country>_q_<lang>_c_<langs>)")
+    return match.group(1)
+
+
+def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: bool = True) -> Result:
     """Rank the dataset's candidate concepts for each query, with ESCO knowledge in allowed languages.
 
-    The indexed languages always follow the protocol (corpus languages and English), whatever the model; the
-    model's name is validated and recorded with them in the result.
+    The indexed languages always follow the protocol (corpus languages and English), whatever the model;
+    'auto' means the query language's model. With trained, the model's head is used when it learned from allowed
+    languages only (training_languages), else one is trained on them first (cached).
     """
-    model = resolve(model)
     folder = Path(folder)
     started = time.perf_counter()
     langs = melo_languages(folder.name)
+    query_lang = _query_language(folder.name)
+    model = resolve(model)
+    if model == AUTO:
+        model = BY_LANGUAGE.get(query_lang, BY_LANGUAGE[PIVOT])
     queries = _read_tsv(folder / "queries.tsv", 2)
     corpus = dict(_read_tsv(folder / "corpus_elements.tsv", 2))
     mapping = dict(_read_tsv(folder / "concept_mapping.tsv", 2))
@@ -136,22 +155,20 @@ def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto") -> Result
         for lang, (lab, desc) in per_lang.items()
     ]
     index = ConceptIndex(blocks, len(concepts), tagger.weights)
+    head = None
+    if trained:
+        head = trained_for(tagger, model, training_languages(query_lang, langs, tx.languages), folder.name)
+        head.check_titles([q[1] for q in queries], folder.name)
+        index = ConceptIndex(blocks, len(concepts), head.weights(tagger.weights), head.concept_scores(concepts, tx))
     scores = _batched_scores(index, tagger, [q[1] for q in queries])
     ranks = gold_ranks(scores, [sorted(gold.get(q[0], ())) for q in queries])
     mrr, acc = metrics(ranks)
-    return Result(folder.name, f"{model}:{'+'.join(langs)}", len(queries), mrr, acc, time.perf_counter() - started)
+    return Result(folder.name, f"{model}:{'+'.join(langs)}", len(queries), mrr, acc, time.perf_counter() - started,
+                  {"trained_on": _trained_on(head)})
 
 
-def read_postings(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "no such file")
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"title", "gold_uri"} - set(reader.fieldnames or [])
-        if missing:
-            raise DataError(path, f"missing column(s) {', '.join(sorted(missing))}", 1)
-        return list(reader)
+def _trained_on(head: TrainedModel | None) -> str:
+    return "+".join(head.languages) if head is not None else "untrained"
 
 
 def posting_hits(taxonomy: Taxonomy, row: dict) -> list[int]:
@@ -170,9 +187,12 @@ def posting_hits(taxonomy: Taxonomy, row: dict) -> list[int]:
 def eval_postings(path: str | Path, tagger: Tagger, model: str = "EnV2", fields: str = "title,description",
                   batch: int = 256) -> Result:
     started = time.perf_counter()
-    rows = read_postings(path)
+    rows = read_labelled(path)
     use_description = "description" in fields
     name = tagger.spec(model).name
+    head = tagger.trained(name)
+    if head is not None:
+        head.check_titles([r["title"] for r in rows], Path(path).name)
     postings = [Posting(r["title"], r.get("description", "") if use_description else "") for r in rows]
     scores = np.concatenate([
         tagger.scores(postings[i : i + batch], name) for i in range(0, len(postings), batch)
@@ -180,12 +200,14 @@ def eval_postings(path: str | Path, tagger: Tagger, model: str = "EnV2", fields:
     ranks = gold_ranks(scores, [posting_hits(tagger.taxonomy, r) for r in rows])
     mrr, acc = metrics(ranks)
     return Result(Path(path).stem, name, len(rows), mrr, acc, time.perf_counter() - started,
-                  {"fields": fields})
+                  {"fields": fields, "trained_on": _trained_on(head)})
 
 
-def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int = 512) -> Result:
+def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int = 512, trained: bool = True
+                    ) -> Result:
     """Queries: this language's ESCO preferred labels (each gendered variant) and descriptions; the index
-    holds English texts only, so nothing in the query language reaches the model."""
+    holds English texts only and a trained head has learned from every other language but this one, so
+    nothing in the query language reaches the model."""
     started = time.perf_counter()
     tx = tagger.taxonomy
     if lang not in tx.languages or lang == PIVOT:
@@ -204,10 +226,15 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
             gold.append([i])
     english = tagger.block(PIVOT)
     index = ConceptIndex([english], len(tx), tagger.weights)
+    head = None
+    if trained:
+        allowed = training_languages(lang, [PIVOT], tx.languages)
+        head = trained_for(tagger, BY_LANGUAGE[PIVOT], allowed, f"esco-xling-{lang}")
+        index = ConceptIndex([english], len(tx), head.weights(tagger.weights), head.head.logits)
     scores = _batched_scores(index, tagger, texts, batch)
     ranks = gold_ranks(scores, gold)
     mrr, acc = metrics(ranks)
     return Result(f"esco-xling-{lang}", "en-only", len(texts), mrr, acc, time.perf_counter() - started,
-                  {"queries": queries})
+                  {"queries": queries, "trained_on": _trained_on(head)})
 
 

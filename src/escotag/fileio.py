@@ -86,7 +86,7 @@ class Writer:
         preds = record["predictions"]
         for r in range(self.topk):
             p = preds[r] if r < len(preds) else {}
-            for key in ("uri", "label", "isco_code", "score"):
+            for key in ("uri", "label", "isco_code", "score", "confidence"):
                 flat[f"{key}_{r + 1}"] = p.get(key)
         return flat
 
@@ -109,7 +109,8 @@ class Writer:
             rows = [self._flat(r) for r in records]
             if self._parquet is None:
                 types = {"row": pa.int64()}
-                schema = pa.schema([(k, pa.float64() if k.startswith("score_") else types.get(k, pa.string()))
+                numeric = ("score_", "confidence_")
+                schema = pa.schema([(k, pa.float64() if k.startswith(numeric) else types.get(k, pa.string()))
                                     for k in rows[0]])
                 self._parquet = pq.ParquetWriter(self.path, schema)
             self._parquet.write_table(pa.Table.from_pylist(rows, schema=self._parquet.schema))

@@ -36,6 +36,7 @@ class Summary:
 def tag_file(
     tagger: Tagger, src: Path, dst: Path, model: str = AUTO, topk: int = 5, columns: Columns | None = None,
     batch_size: int = 256, strict: bool = False, on_skip: Callable[[int, str], None] | None = None,
+    min_confidence: float | None = None,
 ) -> Summary:
     """Tag every row of src (CSV, JSONL, Parquet) into dst. A bad row is reported through on_skip and
     skipped, or with strict raises DataError naming it."""
@@ -75,7 +76,8 @@ def tag_file(
                         continue
                     good.append((n, row, title))
                 items = [{"title": t, "description": str(r.get(columns.description) or "")} for _, r, t in good]
-                pending.append((good, pool.submit(tagger.tag_with_models, items, model, topk), len(batch)))
+                pending.append((good, pool.submit(tagger.tag_with_models, items, model, topk,
+                                                     min_confidence=min_confidence), len(batch)))
                 while len(pending) > IN_FLIGHT:
                     flush_one()
             while pending:

@@ -6,7 +6,7 @@ per-concept maximum is one ``np.maximum.reduceat`` over the similarity matrix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +125,23 @@ class Block:
         )
 
 
+    def without(self, pairs: set[tuple[int, str]]) -> Block:
+        """This block without some (concept, label) views, reusing its vectors (dev splits)."""
+        def keep(views: Views) -> np.ndarray:
+            return np.array([(int(o), t) not in pairs for o, t in zip(views.owner, views.texts, strict=True)],
+                            dtype=bool)
+
+        def subset(views: Views, mask: np.ndarray) -> Views:
+            return Views(views.owner[mask], [t for t, k in zip(views.texts, mask, strict=True) if k])
+
+        dense = keep(self.labels.views)
+        labels = DenseChannel(subset(self.labels.views, dense), self.labels.vectors[dense], self.labels.n_concepts)
+        lexical = None
+        if self.lexical is not None:
+            lexical = LexicalChannel(subset(self.lexical.views, keep(self.lexical.views)), self.lexical.n_concepts)
+        return Block(self.lang, labels, self.descriptions, lexical)
+
+
 @dataclass(frozen=True)
 class Weights:
     """How channel scores fuse into a concept score. Chosen on ESCO held-out labels (``escotag tune``)."""
@@ -132,13 +149,21 @@ class Weights:
     description: float = 0.3  # title vs. occupation description views
     lexical: float = 0.3  # title vs. labels, character n-grams
     posting: float = 1.0  # posting description vs. occupation label and description views
+    # a trained model's classifier head (fitted per model on the ESCO dev split by escotag train):
+    head: float = 0.0  # on the title, for titles alone
+    head_posting: float = 0.0  # on the title, when the posting has a description
+    head_description: float = 0.0  # on the posting's description
 
 
 class ConceptIndex:
-    """Blocks over one list of concepts; scores are fused over channels and maxed over blocks."""
+    """Blocks over one list of concepts; scores are fused over channels and maxed over blocks.
 
-    def __init__(self, blocks: list[Block], n_concepts: int, weights: Weights) -> None:
-        self.blocks, self.n_concepts, self.weights = blocks, n_concepts, weights
+    head, when given, maps title vectors to (n_queries, n_concepts) classifier scores (a trained model's).
+    """
+
+    def __init__(self, blocks: list[Block], n_concepts: int, weights: Weights,
+                 head: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.blocks, self.n_concepts, self.weights, self.head = blocks, n_concepts, weights, head
 
     def channels(self, vectors: np.ndarray, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Per channel, the best score over blocks plus BLOCK_SUPPORT times the others: (n_queries, n_concepts)."""
@@ -163,11 +188,18 @@ class ConceptIndex:
         w = self.weights
         ch = self.channels(title_vectors, titles)
         fused = ch["label"] + w.description * ch["description"] + w.lexical * ch["lexical"]
-        if description_vectors is not None and has_description is not None and has_description.any():
-            rows = np.flatnonzero(has_description)
+        with_description = description_vectors is not None and has_description is not None and has_description.any()
+        rows = np.flatnonzero(has_description) if with_description else np.zeros(0, dtype=np.int64)
+        if self.head is not None and (w.head or w.head_posting):
+            coef = np.full((len(titles), 1), w.head, dtype=np.float32)
+            coef[rows] = w.head_posting
+            fused += coef * self.head(title_vectors)
+        if rows.size:
             dv = description_vectors[rows]
             posting = np.maximum.reduce(
                 [np.maximum(b.labels.score(dv), b.descriptions.score(dv)) for b in self.blocks]
             )
             fused[rows] += w.posting * posting
+            if self.head is not None and w.head_description:
+                fused[rows] += w.head_description * self.head(dv)
         return fused

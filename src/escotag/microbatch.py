@@ -21,7 +21,13 @@ class _Job:
     model: str
     topk: int
     min_score: float | None
+    min_confidence: float | None
     future: asyncio.Future = field(repr=False)
+
+    def keeps(self, p: Prediction) -> bool:
+        if self.min_score is not None and p.score < self.min_score:
+            return False
+        return self.min_confidence is None or (p.confidence is not None and p.confidence >= self.min_confidence)
 
 
 class MicroBatcher:
@@ -40,9 +46,10 @@ class MicroBatcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def tag(self, postings: list[Posting], model: str, topk: int,
-                  min_score: float | None = None) -> list[tuple[list[Prediction], str]]:
+                  min_score: float | None = None, min_confidence: float | None = None,
+                  ) -> list[tuple[list[Prediction], str]]:
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(postings, model, topk, min_score, future))
+        await self._queue.put(_Job(postings, model, topk, min_score, min_confidence, future))
         return await future
 
     async def _run(self) -> None:
@@ -68,7 +75,5 @@ class MicroBatcher:
                 mine = results[start : start + len(job.postings)]
                 start += len(job.postings)
                 if not job.future.done():
-                    job.future.set_result([
-                        ([p for p in preds[: job.topk] if job.min_score is None or p.score >= job.min_score], used)
-                        for preds, used in mine
-                    ])
+                    job.future.set_result([([p for p in preds[: job.topk] if job.keeps(p)], used)
+                                           for preds, used in mine])

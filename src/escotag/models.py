@@ -15,17 +15,18 @@ class ModelSpec:
     language: str  # the language of the postings it is for; labels are returned in it
     languages: tuple[str, ...]  # the ESCO languages whose texts it indexes (its own and English)
     summary: str
+    trainable: bool = True  # escotag train can give it a classifier head
 
 
-def _spec(name: str, lang: str, summary: str) -> ModelSpec:
-    return ModelSpec(name, lang, (lang, "en") if lang != "en" else ("en",), summary)
+def _spec(name: str, lang: str, summary: str, trainable: bool = True) -> ModelSpec:
+    return ModelSpec(name, lang, (lang, "en") if lang != "en" else ("en",), summary, trainable)
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
-        _spec("EnV2", "en", "English, best configuration"),
-        _spec("En", "en", "English"),
+        _spec("EnV2", "en", "English, best configuration (trained when escotag train has run)"),
+        _spec("En", "en", "English, plain similarity (never trained)", trainable=False),
         _spec("Ar", "ar", "Arabic + English ESCO texts"),
         _spec("De", "de", "German + English ESCO texts"),
         _spec("Nl", "nl", "Dutch + English ESCO texts"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .text import lead
 
 # Only the lead of a description is encoded: it is where ads say what the job is, and encoding cost grows
@@ -51,3 +53,16 @@ def description_lead(description: str, title: str = "", max_chars: int = DESCRIP
         if line.strip() and not _FIELD_LINE.match(line.strip()) and line.strip() != title.strip()
     ]
     return lead("\n".join(lines), max_chars)
+
+
+def read_labelled(path: str | Path) -> list[dict]:
+    """Rows of a labelled postings CSV (id,title,description,gold_uri[,acceptable_uris])."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "no such file")
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"title", "gold_uri"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataError(path, f"missing column(s) {', '.join(sorted(missing))}", 1)
+        return list(reader)

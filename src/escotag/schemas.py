@@ -42,6 +42,10 @@ class TagRequest(BaseModel):
     model: str = "auto"
     topk: int = 5
     min_score: float | None = None
+    min_confidence: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Drop occupations below this calibrated confidence (trained models only); an item left "
+                    "with none is one to route to a person.")
 
 
 class Occupation(BaseModel):
@@ -51,6 +55,7 @@ class Occupation(BaseModel):
     isco_code: str
     isco_label: str
     score: float
+    confidence: float | None = Field(None, description="Calibrated probability (trained models), else null.")
 
 
 class TaggedItem(BaseModel):

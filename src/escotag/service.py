@@ -40,6 +40,11 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def _trained_on(tagger, model: str) -> list[str] | None:
+    trained = tagger.trained(model)
+    return list(trained.languages) if trained else None
+
+
 def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -> FastAPI:
     """The escotag FastAPI app. All models are loaded at start-up and shared by every request."""
     settings = settings or Settings.from_env()
@@ -144,7 +149,14 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         started = time.perf_counter()
         postings = [Posting(i.title, i.description, None, i.language) for i in req.items]
         name = check(req.model, req.topk, postings)
-        results = await state["batcher"].tag(postings, name, req.topk, req.min_score)
+        if req.min_confidence is not None:
+            tagger = current()
+            routed = {name} if name != AUTO else {tagger.route(p) for p in postings}
+            untrained = sorted(m for m in routed if tagger.trained(m) is None)
+            if untrained:
+                raise ApiError(422, "invalid_request", f"min_confidence needs a trained model; {', '.join(untrained)} "
+                               "is not trained (escotag train)")
+        results = await state["batcher"].tag(postings, name, req.topk, req.min_score, req.min_confidence)
         items = [
             TaggedItem(id=item.id, language=detect_language(posting), model=used,
                        occupations=[Occupation(**p.to_dict()) for p in preds])
@@ -161,7 +173,8 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
                  "encoder": tagger.encoder.id if tagger else None,
                  "esco": {"source": tagger.taxonomy.source, "content_hash": tagger.taxonomy.content_hash}
                  if tagger else None,
-                 "available": s.name in available, "ready": state["ready"] and s.name in available}
+                 "available": s.name in available, "ready": state["ready"] and s.name in available,
+                 "trained_on": _trained_on(tagger, s.name) if s.name in available else None}
                 for s in MODELS.values()]
 
     @app.get("/v1/occupations/{occupation_id}", tags=["v1"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import langid
-from .config import esco_dir
+from .config import esco_dir, models_dir
 from .encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from .errors import ConfigError
 from .index import Block, ConceptIndex, Views, Weights
@@ -18,6 +18,7 @@ from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
 from .postings import Posting, as_posting, description_lead
 from .taxonomy import Labels, Taxonomy, load_taxonomy
 from .text import lead
+from .trained import TrainedModel
 
 # Occupation descriptions are indexed by their lead: the first sentence or two define the occupation.
 OCC_DESCRIPTION_CHARS = 300
@@ -32,6 +33,7 @@ class Prediction:
     isco_code: str
     isco_label: str
     score: float
+    confidence: float | None = None  # calibrated probability that this is the right occupation (trained models)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +65,9 @@ def taxonomy_views(taxonomy: Taxonomy, lang: str) -> tuple[Views, Views]:
 class Tagger:
     """Tags postings with ESCO occupations. Models load on first use and share one encoder and language blocks.
 
+    A model trained with ``escotag train`` (found in ``models``, default ESCOTAG_MODELS or ESCOTAG_HOME/models)
+    adds its classifier head and calibrated confidences; ``trained=False`` ignores trained models.
+
     >>> tagger = Tagger()
     >>> tagger.tag(["Softwareentwickler"], model="auto", topk=3)[0][0].label
     """
@@ -73,6 +78,8 @@ class Tagger:
         encoder: Encoder | str = DEFAULT_ENCODER,
         weights: Weights | None = None,
         progress: bool = True,
+        models: str | Path | None = None,
+        trained: bool = True,
     ) -> None:
         if not isinstance(taxonomy, Taxonomy):
             taxonomy = load_taxonomy(taxonomy if taxonomy is not None else esco_dir())
@@ -80,6 +87,9 @@ class Tagger:
         self.encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder
         self.weights = weights or Weights()
         self.progress = progress
+        self.models_dir = Path(models) if models is not None else models_dir()
+        self.use_trained = trained
+        self._trained: dict[str, TrainedModel | None] = {}
         self._blocks: dict[str, Block] = {}
         self._indices: dict[str, ConceptIndex] = {}
         self._lock = threading.RLock()
@@ -109,13 +119,30 @@ class Tagger:
                 self._blocks[lang] = Block.build(lang, labels, descriptions, len(self.taxonomy), self.encoder, meta)
             return self._blocks[lang]
 
+    def trained(self, model: str) -> TrainedModel | None:
+        """The model's trained parts when escotag train has saved usable ones, else None (untrained)."""
+        spec = self.spec(model)
+        if not (self.use_trained and spec.trainable):
+            return None
+        with self._lock:
+            if spec.name not in self._trained:
+                self._trained[spec.name] = TrainedModel.load(self.models_dir / spec.name, self.taxonomy,
+                                                             self.encoder.id)
+            return self._trained[spec.name]
+
     def index(self, model: str) -> ConceptIndex:
-        """The loaded index of a model (built and cached on first use)."""
+        """The loaded index of a model (built and cached on first use), with its head when trained."""
         spec = self.spec(model)
         with self._lock:
             if spec.name not in self._indices:
                 blocks = [self.block(lang) for lang in spec.languages]
-                self._indices[spec.name] = ConceptIndex(blocks, len(self.taxonomy), self.weights)
+                trained = self.trained(spec.name)
+                if trained is None:
+                    index = ConceptIndex(blocks, len(self.taxonomy), self.weights)
+                else:
+                    index = ConceptIndex(blocks, len(self.taxonomy), trained.weights(self.weights),
+                                         trained.head.logits)
+                self._indices[spec.name] = index
             return self._indices[spec.name]
 
     def load(self, models: Iterable[str] | None = None) -> None:
@@ -129,17 +156,24 @@ class Tagger:
         return routed if routed in self.available_models() else BY_LANGUAGE["en"]
 
     # ---- tagging ------------------------------------------------------------------------------
-    def tag(self, items: Sequence[object], model: str = AUTO, topk: int = 5) -> list[list[Prediction]]:
-        """Top-k occupations for each item (a title string, a dict with title/description, or a Posting)."""
-        return [preds for preds, _ in self.tag_with_models(items, model, topk)]
+    def tag(self, items: Sequence[object], model: str = AUTO, topk: int = 5,
+            min_confidence: float | None = None) -> list[list[Prediction]]:
+        """Top-k occupations for each item (a title string, a dict with title/description, or a Posting).
+
+        min_confidence drops predictions whose calibrated confidence is below it (trained models only), so an
+        empty list marks a posting to route to a person.
+        """
+        return [preds for preds, _ in self.tag_with_models(items, model, topk, min_confidence=min_confidence)]
 
     def tag_with_models(
         self, items: Sequence[object], model: str | Sequence[str] = AUTO, topk: int = 5,
-        min_score: float | None = None,
+        min_score: float | None = None, min_confidence: float | None = None,
     ) -> list[tuple[list[Prediction], str]]:
         """Like tag, with the model that answered each item. model may also name one model per item."""
         if topk < 1:
             raise ConfigError(f"topk must be at least 1, got {topk}")
+        if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence must lie between 0 and 1, got {min_confidence}")
         postings = [as_posting(item) for item in items]
         requested = [model] * len(postings) if isinstance(model, str) else list(model)
         if len(requested) != len(postings):
@@ -148,15 +182,26 @@ class Tagger:
         concrete = {name: self.spec(n).name for name, n in named.items() if n != AUTO}
         routed = [concrete.get(name) or self.route(p) for p, name in zip(postings, requested, strict=True)]
         out: list[tuple[list[Prediction], str] | None] = [None] * len(postings)
+        if min_confidence is not None:
+            untrained = sorted({name for name in routed if self.trained(name) is None})
+            if untrained:
+                raise ConfigError(f"min_confidence needs calibrated confidences, and {', '.join(untrained)} "
+                                  "is not trained: run escotag train (En is never trained; use EnV2)")
         for name in dict.fromkeys(routed):
             rows = [i for i, r in enumerate(routed) if r == name]
-            scores = self.scores([postings[i] for i in rows], name)
-            for row, preds in zip(rows, self._top(scores, name, topk, min_score), strict=True):
+            scores, has_description = self._scores([postings[i] for i in rows], name)
+            trained = self.trained(name)
+            probs = trained.calibration.probabilities(scores, has_description) if trained else None
+            top = self._top(scores, probs, name, topk, min_score, min_confidence)
+            for row, preds in zip(rows, top, strict=True):
                 out[row] = (preds, name)
         return out  # type: ignore[return-value]
 
     def scores(self, postings: Sequence[Posting], model: str) -> np.ndarray:
         """Fused scores (n_postings, n_occupations) of one model."""
+        return self._scores(postings, model)[0]
+
+    def _scores(self, postings: Sequence[Posting], model: str) -> tuple[np.ndarray, np.ndarray]:
         index = self.index(model)
         titles = [p.title for p in postings]
         leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
@@ -164,22 +209,27 @@ class Tagger:
         vectors = self.encoder.encode(titles + [d for d in leads if d])
         description_vectors = np.zeros_like(vectors[: len(titles)])
         description_vectors[has_description] = vectors[len(titles):]
-        return index.score(vectors[: len(titles)], titles, description_vectors, has_description)
+        return index.score(vectors[: len(titles)], titles, description_vectors, has_description), has_description
 
-    def _top(self, scores: np.ndarray, model: str, topk: int, min_score: float | None) -> list[list[Prediction]]:
+    def _top(self, scores: np.ndarray, probs: np.ndarray | None, model: str, topk: int, min_score: float | None,
+             min_confidence: float | None) -> list[list[Prediction]]:
         k = min(topk, scores.shape[1])
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         lang = MODELS[model].language
         out = []
-        for row, cand in zip(scores, top, strict=True):
+        for i, (row, cand) in enumerate(zip(scores, top, strict=True)):
             order = cand[np.argsort(-row[cand], kind="stable")]
             preds = []
             for j in order:
                 score = float(row[j])
+                confidence = float(probs[i, j]) if probs is not None else None
                 if min_score is not None and score < min_score:
+                    break
+                if min_confidence is not None and (confidence is None or confidence < min_confidence):
                     break
                 occ = self.taxonomy.occupations[j]
                 preds.append(Prediction(occ.uri, occ.label(lang), occ.label("en"), occ.isco_code,
-                                        self._isco_en.get(occ.isco_code, ""), round(score, 6)))
+                                        self._isco_en.get(occ.isco_code, ""), round(score, 6),
+                                        None if confidence is None else round(confidence, 6)))
             out.append(preds)
         return out

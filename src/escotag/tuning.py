@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluation import gold_ranks, metrics
-from .index import Block, ConceptIndex, Views, Weights
+from .index import ConceptIndex, Views, Weights
+from .metrics import gold_ranks, metrics
 from .postings import description_lead
-from .tagger import OCC_DESCRIPTION_CHARS, Tagger, taxonomy_views
+from .tagger import OCC_DESCRIPTION_CHARS, Tagger
 from .taxonomy import PIVOT
 from .text import normalize, split_lead
 
@@ -29,6 +29,9 @@ class DevTask:
     channels: dict[str, np.ndarray]
     posting: np.ndarray | None
     gold: list[list[int]]
+    vectors: np.ndarray  # the queries' title vectors
+    posting_vectors: np.ndarray  # their pseudo-postings' description vectors
+    dropped: set[tuple[int, str]]  # (occupation, label) pairs kept out of the index (and out of training)
 
 
 def _holdout(tagger: Tagger, lang: str, rng: random.Random, max_queries: int) -> tuple[list[tuple[int, str]], set]:
@@ -54,17 +57,14 @@ def _holdout(tagger: Tagger, lang: str, rng: random.Random, max_queries: int) ->
 
 def dev_tasks(tagger: Tagger, langs: list[str], seed: int = 0, max_queries: int = 800) -> list[DevTask]:
     """Monolingual tasks (query and index in lang + English) and cross-lingual ones (index English only)."""
-    rng = random.Random(seed)
     tx = tagger.taxonomy
-    meta = {"taxonomy": tx.content_hash, "purpose": "dev"}
     tasks = []
     for lang in langs:
-        queries, dropped = _holdout(tagger, lang, rng, max_queries)
-        blocks = []
-        for block_lang in dict.fromkeys([lang, PIVOT]):
-            labels, descriptions = taxonomy_views(tx, block_lang)
-            kept = [(int(o), t) for o, t in zip(labels.owner, labels.texts, strict=True) if (o, t) not in dropped]
-            blocks.append(Block.build(block_lang, Views.from_pairs(kept), descriptions, len(tx), tagger.encoder, meta))
+        # each language's split depends on the seed and the language only, whatever else is in langs
+        queries, dropped = _holdout(tagger, lang, random.Random(f"{seed}:{lang}"), max_queries)
+        if not queries:
+            continue  # no alternative labels to hold out (ESCO has almost none in some languages, e.g. uk)
+        blocks = [tagger.block(block_lang).without(dropped) for block_lang in dict.fromkeys([lang, PIVOT])]
         titles = [q for _, q in queries]
         gold = [[i] for i, _ in queries]
         vectors = tagger.encoder.encode(titles)
@@ -79,19 +79,20 @@ def dev_tasks(tagger: Tagger, langs: list[str], seed: int = 0, max_queries: int 
         for name, bl in settings:
             index = ConceptIndex(bl, len(tx), tagger.weights)
             posting = np.maximum.reduce([np.maximum(b.labels.score(dvecs), b.descriptions.score(dvecs)) for b in bl])
-            tasks.append(DevTask(name, index.channels(vectors, titles), posting, gold))
+            tasks.append(DevTask(name, index.channels(vectors, titles), posting, gold, vectors, dvecs, dropped))
     return tasks
 
 
-def evaluate(tasks: list[DevTask], weights: Weights, posting: bool = False) -> dict[str, float]:
-    out = {}
-    for task in tasks:
-        ch = task.channels
-        fused = ch["label"] + weights.description * ch["description"] + weights.lexical * ch["lexical"]
-        if posting and task.posting is not None:
-            fused = fused + weights.posting * task.posting
-        out[task.name] = metrics(gold_ranks(fused, task.gold))[0]
+def fused(task: DevTask, weights: Weights, posting: bool = False) -> np.ndarray:
+    ch = task.channels
+    out = ch["label"] + weights.description * ch["description"] + weights.lexical * ch["lexical"]
+    if posting and task.posting is not None:
+        out = out + weights.posting * task.posting
     return out
+
+
+def evaluate(tasks: list[DevTask], weights: Weights, posting: bool = False) -> dict[str, float]:
+    return {task.name: metrics(gold_ranks(fused(task, weights, posting), task.gold))[0] for task in tasks}
 
 
 def grid_search(tasks: list[DevTask]) -> list[tuple[float, Weights, dict[str, float]]]:

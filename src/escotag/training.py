@@ -1,0 +1,203 @@
+"""``escotag train``: a model's learned parts, from ESCO (plus optional labelled postings), never from eval sets.
+
+1. A dev split is carved from ESCO: held-out alternative labels per training language, kept out of the index
+   and out of the training examples (tuning.dev_tasks). Its queries are split in two halves: "fit" chooses
+   the head's fused weight and the calibration temperatures, "check" reports trained vs. untrained.
+2. The classifier head (head.py) learns from every other label and gendered variant and each description
+   lead, in the model's languages only, plus labelled posting titles detected to be in those languages.
+3. The result is written with a manifest (trained.py); evaluation retrains on the fly when a model's
+   languages are not allowed for a set (evaluation.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from .config import home_dir, models_dir
+from .errors import ConfigError
+from .head import Head, HeadConfig, fit_head, log_softmax
+from .metrics import expected_calibration_error, gold_ranks, metrics
+from .postings import Posting, read_labelled
+from .tagger import Tagger, detect_language
+from .trained import Calibration, TrainedModel, title_hash
+from .tuning import DevTask, dev_tasks, fused
+
+DEV_QUERIES = 600  # held-out labels per training language
+HEAD_WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
+
+
+def esco_examples(tagger: Tagger, languages: Sequence[str], dropped: set[tuple[int, str]]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Every indexed label view and description lead of these languages, minus the dev split's labels."""
+    xs, ys = [], []
+    for lang in languages:
+        block = tagger.block(lang)
+        for channel in (block.labels, block.descriptions):
+            keep = np.array([(int(o), t) not in dropped for o, t in zip(channel.views.owner, channel.views.texts,
+                                                                          strict=True)], dtype=bool)
+            xs.append(channel.vectors[keep])
+            ys.append(channel.views.owner[keep])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def labelled_examples(tagger: Tagger, path: str | Path, languages: Sequence[str]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Titles of labelled postings whose language is one of languages and whose gold is an occupation."""
+    rows = read_labelled(path)
+    tx = tagger.taxonomy
+    titles, gold, skipped_language, skipped_gold = [], [], 0, 0
+    for row in rows:
+        title = (row.get("title") or "").strip()
+        uri = (row.get("gold_uri") or "").strip()
+        if not title or uri not in tx.position:
+            skipped_gold += 1
+            continue
+        if detect_language(Posting(title, row.get("description") or "")) not in languages:
+            skipped_language += 1
+            continue
+        titles.append(title)
+        gold.append(tx.position[uri])
+    with Path(path).open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    stats = {"file": Path(path).name, "sha256": digest, "rows": len(rows), "used": len(titles),
+             "skipped_other_language": skipped_language, "skipped_no_occupation_gold": skipped_gold}
+    vectors = tagger.encoder.encode(titles) if titles else np.zeros((0, tagger.encoder.dim), np.float32)
+    hashes = np.array([title_hash(t) for t in titles], dtype=np.uint64)
+    return vectors, np.array(gold, dtype=np.int64), hashes, stats
+
+
+def _halves(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(0, n, 2), np.arange(1, n, 2)
+
+
+def _nll(scores: np.ndarray, gold: list[list[int]], temperature: float) -> float:
+    logp = log_softmax(scores / temperature)
+    return float(-np.mean([logp[i, g].max() for i, g in enumerate(gold)]))
+
+
+def _temperature(scores: list[np.ndarray], gold: list[list[int]]) -> float:
+    stacked = np.concatenate(scores)
+    return float(minimize_scalar(lambda t: _nll(stacked, gold, t), bounds=(1e-3, 2.0), method="bounded").x)
+
+
+def _mean_mrr(scores: list[np.ndarray], tasks: list[DevTask], rows: list[np.ndarray]) -> float:
+    return float(np.mean([metrics(gold_ranks(s[r], [t.gold[i] for i in r]))[0]
+                          for s, t, r in zip(scores, tasks, rows, strict=True)]))
+
+
+def fit_fusion(tasks: list[DevTask], head: Head, tagger: Tagger) -> tuple[dict[str, float], Calibration, dict]:
+    """The head's weights (best mean MRR on the fit halves: titles alone, then pseudo-postings), temperatures
+    (least NLL on the fit halves) and the check halves' untrained vs. trained metrics."""
+    weights = tagger.weights
+    base = [fused(t, weights) for t in tasks]
+    postings = [fused(t, weights, posting=True) for t in tasks]
+    h_title = [head.logits(t.vectors) for t in tasks]
+    h_description = [head.logits(t.posting_vectors) for t in tasks]
+    fit = [_halves(len(t.gold))[0] for t in tasks]
+    check = [_halves(len(t.gold))[1] for t in tasks]
+
+    def titles(w: float) -> list[np.ndarray]:
+        return [b + w * h for b, h in zip(base, h_title, strict=True)]
+
+    def with_description(wt: float, wd: float) -> list[np.ndarray]:
+        return [p + wt * ht + wd * hd for p, ht, hd in zip(postings, h_title, h_description, strict=True)]
+
+    # ties go to the smaller weights: the untrained model unless the head earns its place
+    w_title = max(HEAD_WEIGHT_GRID, key=lambda w: (_mean_mrr(titles(w), tasks, fit), -w))
+    # In a posting the head reads the description only: the title keeps the weight escotag tune gave it
+    # against the description (pseudo-postings' titles are exact ESCO labels, so the dev split would reward
+    # trusting titles more than real ads deserve).
+    w_description = max(HEAD_WEIGHT_GRID, key=lambda w: (_mean_mrr(with_description(0.0, w), tasks, fit), -w))
+    fusion = {"head": w_title, "head_posting": 0.0, "head_description": w_description}
+    fit_gold = [t.gold[i] for t, r in zip(tasks, fit, strict=True) for i in r]
+    trained_titles, trained_postings = titles(w_title), with_description(0.0, w_description)
+    calibration = Calibration(
+        _temperature([s[r] for s, r in zip(trained_titles, fit, strict=True)], fit_gold),
+        _temperature([s[r] for s, r in zip(trained_postings, fit, strict=True)], fit_gold),
+    )
+    report: dict = {"queries_fit": int(sum(map(len, fit))), "queries_check": int(sum(map(len, check))),
+                    "head_weight_grid": list(HEAD_WEIGHT_GRID), "tasks": {}}
+    for kind, before, after in (("titles", base, trained_titles), ("postings", postings, trained_postings)):
+        for t, b, a, r in zip(tasks, before, after, check, strict=True):
+            gold = [t.gold[i] for i in r]
+            (mrr_b, acc_b), (mrr_a, acc_a) = (metrics(gold_ranks(s[r], gold)) for s in (b, a))
+            report["tasks"][f"{t.name}-{kind}"] = {
+                "untrained_mrr": round(mrr_b, 4), "trained_mrr": round(mrr_a, 4),
+                "untrained_acc@1": round(acc_b[1], 4), "trained_acc@1": round(acc_a[1], 4)}
+        per_task = [v for k, v in report["tasks"].items() if k.endswith(kind)]
+        report[f"{kind}_untrained_mrr"] = round(float(np.mean([v["untrained_mrr"] for v in per_task])), 4)
+        report[f"{kind}_trained_mrr"] = round(float(np.mean([v["trained_mrr"] for v in per_task])), 4)
+    report["untrained_mrr"], report["trained_mrr"] = report["titles_untrained_mrr"], report["titles_trained_mrr"]
+    confidences, correct = [], []
+    for t, s, r in zip(tasks, trained_titles, check, strict=True):
+        probs = calibration.probabilities(s[r])
+        top = probs.argmax(axis=1)
+        confidences.append(probs[np.arange(len(r)), top])
+        correct.append(np.array([top[k] in t.gold[i] for k, i in enumerate(r)]))
+    report["ece_titles"] = round(expected_calibration_error(np.concatenate(confidences), np.concatenate(correct)), 4)
+    return fusion, calibration, report
+
+
+def train(tagger: Tagger, languages: Sequence[str], name: str, seed: int = 0, labelled: str | Path | None = None,
+          config: HeadConfig | None = None, progress: bool = True, dev_queries: int = DEV_QUERIES) -> TrainedModel:
+    """Train a head on ESCO texts in exactly these languages (and labelled titles in them)."""
+    started = time.perf_counter()
+    config = config or HeadConfig()
+    languages = tuple(dict.fromkeys(languages))
+    missing = sorted(set(languages) - set(tagger.taxonomy.languages))
+    if missing:
+        raise ConfigError(f"no ESCO texts in {', '.join(missing)} to train on")
+    tasks = dev_tasks(tagger, list(languages), seed, dev_queries)
+    if not tasks:
+        raise ConfigError(f"no alternative labels in {', '.join(languages)} to hold out for the dev split")
+    dropped = set().union(*(t.dropped for t in tasks))
+    x, y = esco_examples(tagger, languages, dropped)
+    hashes, labelled_stats = np.zeros(0, dtype=np.uint64), None
+    if labelled is not None:
+        lx, ly, hashes, labelled_stats = labelled_examples(tagger, labelled, languages)
+        x, y = np.concatenate([x, lx]), np.concatenate([y, ly])
+    head = fit_head(x, y, len(tagger.taxonomy), config, seed, progress)
+    fusion, calibration, dev = fit_fusion(tasks, head, tagger)
+    manifest = {
+        "taxonomy": tagger.taxonomy.content_hash, "esco_source": str(tagger.taxonomy.source),
+        "encoder": tagger.encoder.id, "occupations": len(tagger.taxonomy), "seed": seed, "config": config.to_dict(),
+        "data": {"esco_examples": int(len(x) - len(hashes)), "labelled": labelled_stats,
+                 "dev_split": f"{dev_queries} held-out alternative labels per language (seed {seed})"},
+        "dev": dev, "seconds": round(time.perf_counter() - started, 1),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return TrainedModel(name, languages, head, fusion, calibration, manifest, hashes)
+
+
+def train_model(tagger: Tagger, model: str, out: str | Path | None = None, seed: int = 0,
+                labelled: str | Path | None = None, progress: bool = True) -> tuple[TrainedModel, Path]:
+    """Train a named model on its own languages and save it under out (default: the models folder)."""
+    spec = tagger.spec(model)
+    if not spec.trainable:
+        raise ConfigError(f"{spec.name} is the plain-similarity model and has nothing to train")
+    trained = train(tagger, spec.languages, spec.name, seed, labelled, progress=progress)
+    return trained, trained.save(Path(out or models_dir()) / spec.name)
+
+
+def for_languages(tagger: Tagger, languages: Sequence[str], seed: int = 0, progress: bool = True) -> TrainedModel:
+    """A head trained on exactly these languages, for evaluation (cached under ESCOTAG_HOME/heads)."""
+    languages = tuple(sorted(set(languages)))
+    key = hashlib.sha256(json.dumps([tagger.taxonomy.content_hash, tagger.encoder.id, languages, seed,
+                                     HeadConfig().to_dict(), DEV_QUERIES]).encode()).hexdigest()[:20]
+    folder = home_dir() / "heads" / key
+    cached = TrainedModel.load(folder, tagger.taxonomy, tagger.encoder.id)
+    if cached is not None and cached.languages == languages:
+        return cached
+    trained = train(tagger, languages, "+".join(languages), seed, progress=progress)
+    with contextlib.suppress(OSError):  # an unwritable cache only costs the retraining
+        trained.save(folder)
+    return trained
