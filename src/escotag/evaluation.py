@@ -229,7 +229,8 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
     head = None
     if trained:
         allowed = training_languages(lang, [PIVOT], tx.languages)
-        head = trained_for(tagger, BY_LANGUAGE[PIVOT], allowed, f"esco-xling-{lang}")
+        head = for_languages(tagger, allowed, progress=tagger.progress)  # every language but the query's
+        head.check_languages(allowed, f"esco-xling-{lang}")
         index = ConceptIndex([english], len(tx), head.weights(tagger.weights), head.head.logits)
     scores = _batched_scores(index, tagger, texts, batch)
     ranks = gold_ranks(scores, gold)
