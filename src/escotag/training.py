@@ -108,18 +108,18 @@ def fit_fusion(tasks: list[DevTask], head: Head, tagger: Tagger) -> tuple[dict[s
     def titles(w: float) -> list[np.ndarray]:
         return [b + w * h for b, h in zip(base, h_title, strict=True)]
 
-    def with_description(wt: float, wd: float) -> list[np.ndarray]:
-        return [p + wt * ht + wd * hd for p, ht, hd in zip(postings, h_title, h_description, strict=True)]
+    def with_description(w: float) -> list[np.ndarray]:
+        return [p + w * h for p, h in zip(postings, h_description, strict=True)]
 
     # ties go to the smaller weights: the untrained model unless the head earns its place
     w_title = max(HEAD_WEIGHT_GRID, key=lambda w: (_mean_mrr(titles(w), tasks, fit), -w))
     # In a posting the head reads the description only: the title keeps the weight escotag tune gave it
     # against the description (pseudo-postings' titles are exact ESCO labels, so the dev split would reward
     # trusting titles more than real ads deserve).
-    w_description = max(HEAD_WEIGHT_GRID, key=lambda w: (_mean_mrr(with_description(0.0, w), tasks, fit), -w))
+    w_description = max(HEAD_WEIGHT_GRID, key=lambda w: (_mean_mrr(with_description(w), tasks, fit), -w))
     fusion = {"head": w_title, "head_posting": 0.0, "head_description": w_description}
     fit_gold = [t.gold[i] for t, r in zip(tasks, fit, strict=True) for i in r]
-    trained_titles, trained_postings = titles(w_title), with_description(0.0, w_description)
+    trained_titles, trained_postings = titles(w_title), with_description(w_description)
     calibration = Calibration(
         _temperature([s[r] for s, r in zip(trained_titles, fit, strict=True)], fit_gold),
         _temperature([s[r] for s, r in zip(trained_postings, fit, strict=True)], fit_gold),
