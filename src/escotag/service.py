@@ -149,13 +149,9 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         started = time.perf_counter()
         postings = [Posting(i.title, i.description, None, i.language) for i in req.items]
         name = check(req.model, req.topk, postings)
-        if req.min_confidence is not None:
+        if req.min_confidence is not None:  # checked here: the batcher filters by confidence itself
             tagger = current()
-            routed = {name} if name != AUTO else {tagger.route(p) for p in postings}
-            untrained = sorted(m for m in routed if tagger.trained(m) is None)
-            if untrained:
-                raise ApiError(422, "invalid_request", f"min_confidence needs a trained model; {', '.join(untrained)} "
-                               "is not trained (escotag train)")
+            tagger.require_calibrated([name] if name != AUTO else [tagger.route(p) for p in postings])
         results = await state["batcher"].tag(postings, name, req.topk, req.min_score, req.min_confidence)
         items = [
             TaggedItem(id=item.id, language=detect_language(posting), model=used,

@@ -130,6 +130,13 @@ class Tagger:
                                                              self.encoder.id)
             return self._trained[spec.name]
 
+    def require_calibrated(self, models: Iterable[str]) -> None:
+        """ConfigError unless every one of these models is trained (min_confidence needs its confidences)."""
+        untrained = sorted({name for name in models if self.trained(name) is None})
+        if untrained:
+            raise ConfigError(f"min_confidence needs calibrated confidences, and {', '.join(untrained)} "
+                              "is not trained: run escotag train (En is never trained; use EnV2)")
+
     def index(self, model: str) -> ConceptIndex:
         """The loaded index of a model (built and cached on first use), with its head when trained."""
         spec = self.spec(model)
@@ -183,10 +190,7 @@ class Tagger:
         routed = [concrete.get(name) or self.route(p) for p, name in zip(postings, requested, strict=True)]
         out: list[tuple[list[Prediction], str] | None] = [None] * len(postings)
         if min_confidence is not None:
-            untrained = sorted({name for name in routed if self.trained(name) is None})
-            if untrained:
-                raise ConfigError(f"min_confidence needs calibrated confidences, and {', '.join(untrained)} "
-                                  "is not trained: run escotag train (En is never trained; use EnV2)")
+            self.require_calibrated(routed)
         for name in dict.fromkeys(routed):
             rows = [i for i, r in enumerate(routed) if r == name]
             scores, has_description = self._scores([postings[i] for i in rows], name)
