@@ -44,6 +44,13 @@ class Views:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def keeping(self, pairs: set[tuple[int, str]]) -> np.ndarray:
+        """Mask of the views that are not among these (concept, text) pairs."""
+        return np.array([(int(o), t) not in pairs for o, t in zip(self.owner, self.texts, strict=True)], dtype=bool)
+
+    def subset(self, mask: np.ndarray) -> Views:
+        return Views(self.owner[mask], [t for t, k in zip(self.texts, mask, strict=True) if k])
+
 
 def _max_by_owner(sims: np.ndarray, owner: np.ndarray, n_concepts: int) -> np.ndarray:
     out = np.full((sims.shape[0], n_concepts), EMPTY, dtype=np.float32)
@@ -78,8 +85,7 @@ class DenseChannel:
             for i in range(1, end - start):
                 kept = np.flatnonzero(keep[start : start + i])
                 keep[start + i] = sims[i, kept].max() <= threshold
-        views = Views(owner[keep], [t for t, k in zip(self.views.texts, keep, strict=True) if k])
-        return DenseChannel(views, vectors[keep], self.n_concepts)
+        return DenseChannel(self.views.subset(keep), vectors[keep], self.n_concepts)
 
     def score(self, queries: np.ndarray) -> np.ndarray:
         return _max_by_owner(queries @ self.vectors.T, self.views.owner, self.n_concepts)
@@ -127,18 +133,12 @@ class Block:
 
     def without(self, pairs: set[tuple[int, str]]) -> Block:
         """This block without some (concept, label) views, reusing its vectors (dev splits)."""
-        def keep(views: Views) -> np.ndarray:
-            return np.array([(int(o), t) not in pairs for o, t in zip(views.owner, views.texts, strict=True)],
-                            dtype=bool)
-
-        def subset(views: Views, mask: np.ndarray) -> Views:
-            return Views(views.owner[mask], [t for t, k in zip(views.texts, mask, strict=True) if k])
-
-        dense = keep(self.labels.views)
-        labels = DenseChannel(subset(self.labels.views, dense), self.labels.vectors[dense], self.labels.n_concepts)
+        keep = self.labels.views.keeping(pairs)
+        labels = DenseChannel(self.labels.views.subset(keep), self.labels.vectors[keep], self.labels.n_concepts)
         lexical = None
         if self.lexical is not None:
-            lexical = LexicalChannel(subset(self.lexical.views, keep(self.lexical.views)), self.lexical.n_concepts)
+            views = self.lexical.views
+            lexical = LexicalChannel(views.subset(views.keeping(pairs)), self.lexical.n_concepts)
         return Block(self.lang, labels, self.descriptions, lexical)
 
 

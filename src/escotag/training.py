@@ -42,8 +42,7 @@ def esco_examples(tagger: Tagger, languages: Sequence[str], dropped: set[tuple[i
     for lang in languages:
         block = tagger.block(lang)
         for channel in (block.labels, block.descriptions):
-            keep = np.array([(int(o), t) not in dropped for o, t in zip(channel.views.owner, channel.views.texts,
-                                                                          strict=True)], dtype=bool)
+            keep = channel.views.keeping(dropped)
             xs.append(channel.vectors[keep])
             ys.append(channel.views.owner[keep])
     return np.concatenate(xs), np.concatenate(ys)
