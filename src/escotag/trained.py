@@ -18,7 +18,7 @@ import numpy as np
 
 from .cache import file_sha, write_atomically
 from .errors import LeakageError
-from .head import Head
+from .head import Head, log_softmax
 from .index import Weights
 from .taxonomy import Taxonomy
 from .text import normalize
@@ -45,9 +45,7 @@ class Calibration:
         temps = np.full((len(scores), 1), self.titles, dtype=np.float32)
         if has_description is not None:
             temps[has_description] = self.postings
-        z = scores / temps
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
+        return np.exp(log_softmax(scores / temps))
 
 
 @dataclass

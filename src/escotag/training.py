@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from .cache import file_sha
 from .config import home_dir, models_dir
 from .errors import ConfigError
 from .head import Head, HeadConfig, fit_head, log_softmax
@@ -65,9 +66,7 @@ def labelled_examples(tagger: Tagger, path: str | Path, languages: Sequence[str]
             continue
         titles.append(title)
         gold.append(tx.position[uri])
-    with Path(path).open("rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    stats = {"file": Path(path).name, "sha256": digest, "rows": len(rows), "used": len(titles),
+    stats = {"file": Path(path).name, "sha256": file_sha(Path(path)), "rows": len(rows), "used": len(titles),
              "skipped_other_language": skipped_language, "skipped_no_occupation_gold": skipped_gold}
     vectors = tagger.encoder.encode(titles) if titles else np.zeros((0, tagger.encoder.dim), np.float32)
     hashes = np.array([title_hash(t) for t in titles], dtype=np.uint64)
