@@ -154,6 +154,10 @@ class Weights:
     head_posting: float = 0.0  # on the title, when the posting has a description
     head_description: float = 0.0  # on the posting's description
 
+    def fuse(self, channels: dict[str, np.ndarray]) -> np.ndarray:
+        """A title's score from its channel scores (ConceptIndex.channels)."""
+        return channels["label"] + self.description * channels["description"] + self.lexical * channels["lexical"]
+
 
 class ConceptIndex:
     """Blocks over one list of concepts; scores are fused over channels and maxed over blocks.
@@ -180,14 +184,18 @@ class ConceptIndex:
             "lexical": best([b.lexical.score(texts) for b in self.blocks if b.lexical is not None]),
         }
 
+    def posting(self, vectors: np.ndarray) -> np.ndarray:
+        """Posting descriptions' best cosine to each concept's label or description views, over blocks."""
+        return np.maximum.reduce([np.maximum(b.labels.score(vectors), b.descriptions.score(vectors))
+                                  for b in self.blocks])
+
     def score(
         self, title_vectors: np.ndarray, titles: Sequence[str], description_vectors: np.ndarray | None = None,
         has_description: np.ndarray | None = None,
     ) -> np.ndarray:
         """Fused scores (n_queries, n_concepts) of titles, plus their postings' descriptions where given."""
         w = self.weights
-        ch = self.channels(title_vectors, titles)
-        fused = ch["label"] + w.description * ch["description"] + w.lexical * ch["lexical"]
+        fused = w.fuse(self.channels(title_vectors, titles))
         with_description = description_vectors is not None and has_description is not None and has_description.any()
         rows = np.flatnonzero(has_description) if with_description else np.zeros(0, dtype=np.int64)
         if self.head is not None and (w.head or w.head_posting):
@@ -196,10 +204,7 @@ class ConceptIndex:
             fused += coef * self.head(title_vectors)
         if rows.size:
             dv = description_vectors[rows]
-            posting = np.maximum.reduce(
-                [np.maximum(b.labels.score(dv), b.descriptions.score(dv)) for b in self.blocks]
-            )
-            fused[rows] += w.posting * posting
+            fused[rows] += w.posting * self.posting(dv)
             if self.head is not None and w.head_description:
                 fused[rows] += w.head_description * self.head(dv)
         return fused

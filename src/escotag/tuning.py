@@ -78,14 +78,13 @@ def dev_tasks(tagger: Tagger, langs: list[str], seed: int = 0, max_queries: int 
         dvecs = tagger.encoder.encode([t or q for t, q in zip(posting_texts, titles, strict=True)])
         for name, bl in settings:
             index = ConceptIndex(bl, len(tx), tagger.weights)
-            posting = np.maximum.reduce([np.maximum(b.labels.score(dvecs), b.descriptions.score(dvecs)) for b in bl])
-            tasks.append(DevTask(name, index.channels(vectors, titles), posting, gold, vectors, dvecs, dropped))
+            tasks.append(DevTask(name, index.channels(vectors, titles), index.posting(dvecs), gold, vectors, dvecs,
+                                 dropped))
     return tasks
 
 
 def fused(task: DevTask, weights: Weights, posting: bool = False) -> np.ndarray:
-    ch = task.channels
-    out = ch["label"] + weights.description * ch["description"] + weights.lexical * ch["lexical"]
+    out = weights.fuse(task.channels)
     if posting and task.posting is not None:
         out = out + weights.posting * task.posting
     return out
