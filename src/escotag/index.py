@@ -151,8 +151,7 @@ class Weights:
     posting: float = 1.0  # posting description vs. occupation label and description views
     # a trained model's classifier head (fitted per model on the ESCO dev split by escotag train):
     head: float = 0.0  # on the title, for titles alone
-    head_posting: float = 0.0  # on the title, when the posting has a description
-    head_description: float = 0.0  # on the posting's description
+    head_description: float = 0.0  # on the description, for postings with one (their title gets no head)
 
     def fuse(self, channels: dict[str, np.ndarray]) -> np.ndarray:
         """A title's score from its channel scores (ConceptIndex.channels)."""
@@ -198,10 +197,10 @@ class ConceptIndex:
         fused = w.fuse(self.channels(title_vectors, titles))
         with_description = description_vectors is not None and has_description is not None and has_description.any()
         rows = np.flatnonzero(has_description) if with_description else np.zeros(0, dtype=np.int64)
-        if self.head is not None and (w.head or w.head_posting):
-            coef = np.full((len(titles), 1), w.head, dtype=np.float32)
-            coef[rows] = w.head_posting
-            fused += coef * self.head(title_vectors)
+        if self.head is not None and w.head:
+            alone = np.ones(len(titles), dtype=bool)
+            alone[rows] = False
+            fused[alone] += w.head * self.head(title_vectors)[alone]
         if rows.size:
             dv = description_vectors[rows]
             fused[rows] += w.posting * self.posting(dv)

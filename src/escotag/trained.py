@@ -24,7 +24,7 @@ from .taxonomy import Taxonomy
 from .text import normalize
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: fusion without head_posting (always 0 in format 1)
 HEAD_FILE = "head.npz"
 MANIFEST_FILE = "manifest.json"
 
@@ -53,7 +53,7 @@ class TrainedModel:
     name: str
     languages: tuple[str, ...]  # every language whose text reached a learned part
     head: Head
-    fusion: dict[str, float]  # the head's Weights fields (head, head_posting, head_description)
+    fusion: dict[str, float]  # the head's Weights fields (head, head_description)
     calibration: Calibration
     manifest: dict = field(default_factory=dict)
     labelled_titles: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))

@@ -115,7 +115,7 @@ def fit_fusion(tasks: list[DevTask], head: Head, tagger: Tagger) -> tuple[dict[s
     # against the description (pseudo-postings' titles are exact ESCO labels, so the dev split would reward
     # trusting titles more than real ads deserve).
     w_description = max(HEAD_WEIGHT_GRID, key=lambda w: (_mean_mrr(with_description(w), tasks, fit), -w))
-    fusion = {"head": w_title, "head_posting": 0.0, "head_description": w_description}
+    fusion = {"head": w_title, "head_description": w_description}
     fit_gold = [t.gold[i] for t, r in zip(tasks, fit, strict=True) for i in r]
     trained_titles, trained_postings = titles(w_title), with_description(w_description)
     calibration = Calibration(
