@@ -29,7 +29,8 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
 
 
-def _l2(vectors: np.ndarray) -> np.ndarray:
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
@@ -50,7 +51,7 @@ class BatchedEncoder:
         bar = tqdm(total=len(unique), desc="encoding", unit="text", disable=None if progress else True, leave=False)
         for start in range(0, len(unique), BATCH_SIZE):
             batch = unique[start : start + BATCH_SIZE]
-            out[start : start + len(batch)] = _l2(self._encode_batch(batch))
+            out[start : start + len(batch)] = l2_normalize(self._encode_batch(batch))
             bar.update(len(batch))
         bar.close()
         if len(unique) == len(texts):

@@ -66,7 +66,7 @@ def _batched_scores(index: ConceptIndex, tagger: Tagger, texts: list[str], batch
     out = np.empty((len(texts), index.n_concepts), dtype=np.float32)
     for start in range(0, len(texts), batch):
         chunk = texts[start : start + batch]
-        out[start : start + len(chunk)] = index.score(tagger.encoder.encode(chunk), chunk)
+        out[start : start + len(chunk)] = index.score(tagger.embed(chunk), chunk)
     return out
 
 
@@ -151,7 +151,8 @@ def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: 
                     per_lang[lang][1].append((j, occupation_description(texts)))
     meta = {"dataset": folder.name, "taxonomy": tx.content_hash}
     blocks = [
-        Block.build(lang, Views.from_pairs(lab), Views.from_pairs(desc), len(concepts), tagger.encoder, meta)
+        Block.build(lang, Views.from_pairs(lab), Views.from_pairs(desc), len(concepts), tagger.encoder, meta,
+                    tagger.projection)
         for lang, (lab, desc) in per_lang.items()
     ]
     index = ConceptIndex(blocks, len(concepts), tagger.weights)

@@ -80,6 +80,7 @@ class Writer:
         self._file = None if self.fmt == "parquet" else path.open("w", encoding="utf-8", newline="")
         self._csv = None
         self._parquet = None
+        self._json = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call
 
     def _flat(self, record: dict) -> dict:
         flat = {k: v for k, v in record.items() if k != "predictions"}
@@ -93,7 +94,7 @@ class Writer:
     def write(self, records: list[dict]) -> None:
         if self.fmt == "jsonl":
             assert self._file is not None
-            self._file.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+            self._file.writelines(self._json.encode(r) + "\n" for r in records)
         elif self.fmt == "csv":
             assert self._file is not None
             rows = [self._flat(r) for r in records]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +13,10 @@ from . import langid
 from .config import esco_dir, models_dir
 from .encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from .errors import ConfigError
-from .index import Block, ConceptIndex, Views, Weights
+from .index import DENSE_DIMS, Block, ConceptIndex, Projection, Views, Weights, encode_views
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
 from .postings import Posting, as_posting, description_lead
-from .taxonomy import Labels, Taxonomy, load_taxonomy
+from .taxonomy import PIVOT, Labels, Taxonomy, load_taxonomy
 from .text import lead
 from .trained import TrainedModel
 
@@ -36,7 +36,7 @@ class Prediction:
     confidence: float | None = None  # calibrated probability that this is the right occupation (trained models)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return dict(self.__dict__)  # dataclasses.asdict deep-copies: a tenth of the CLI's time on titles
 
 
 def detect_language(posting: Posting) -> str:
@@ -65,6 +65,9 @@ def taxonomy_views(taxonomy: Taxonomy, lang: str) -> tuple[Views, Views]:
 class Tagger:
     """Tags postings with ESCO occupations. Models load on first use and share one encoder and language blocks.
 
+    Texts are encoded, then projected onto ``dense_dims`` principal directions of the English ESCO vectors
+    (``embed``); every channel and trained head works in that space.
+
     A model trained with ``escotag train`` (found in ``models``, default ESCOTAG_MODELS or ESCOTAG_HOME/models)
     adds its classifier head and calibrated confidences; ``trained=False`` ignores trained models.
 
@@ -80,6 +83,7 @@ class Tagger:
         progress: bool = True,
         models: str | Path | None = None,
         trained: bool = True,
+        dense_dims: int = DENSE_DIMS,
     ) -> None:
         if not isinstance(taxonomy, Taxonomy):
             taxonomy = load_taxonomy(taxonomy if taxonomy is not None else esco_dir())
@@ -89,11 +93,13 @@ class Tagger:
         self.progress = progress
         self.models_dir = Path(models) if models is not None else models_dir()
         self.use_trained = trained
+        self.dense_dims = min(dense_dims, self.encoder.dim)
+        self._projection: Projection | None = None
         self._trained: dict[str, TrainedModel | None] = {}
         self._blocks: dict[str, Block] = {}
         self._indices: dict[str, ConceptIndex] = {}
         self._lock = threading.RLock()
-        self._isco_en = {o.isco_code: taxonomy.isco_label(o.isco_code) for o in taxonomy.occupations}
+        self._descriptions: dict[str, list[tuple[str, str, str, str, str]]] = {}
 
     # ---- models -------------------------------------------------------------------------------
     def available_models(self) -> list[str]:
@@ -110,13 +116,40 @@ class Tagger:
             raise ConfigError(f"model {name!r} has no ESCO data here; available: {available}")
         return MODELS[name]
 
+    # ---- vector space -------------------------------------------------------------------------
+    @property
+    def space(self) -> str:
+        """The vector space's id (encoder and projection): trained heads only fit the space they learned in."""
+        return self.encoder.id if self.dense_dims >= self.encoder.dim else f"{self.encoder.id}+pca{self.dense_dims}"
+
+    @property
+    def projection(self) -> Projection | None:
+        """The projection fitted on this taxonomy's English label and description vectors (None: full vectors)."""
+        with self._lock:
+            if self._projection is None and self.dense_dims < self.encoder.dim:
+                views = taxonomy_views(self.taxonomy, PIVOT)
+                vectors = [encode_views(v, self.encoder, self._index_meta, PIVOT, kind)
+                           for v, kind in zip(views, ("labels", "descriptions"), strict=True)]
+                self._projection = Projection.fit(np.concatenate(vectors), self.dense_dims)
+            return self._projection
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of texts in the tagger's space (encoded, projected, unit length)."""
+        vectors = self.encoder.encode(texts)
+        projection = self.projection
+        return projection(vectors) if projection is not None else vectors
+
+    @property
+    def _index_meta(self) -> dict:
+        return {"taxonomy": self.taxonomy.content_hash, "config": INDEX_CONFIG}
+
     def block(self, lang: str) -> Block:
         """The shared index block of one ESCO language (built and cached on first use)."""
         with self._lock:
             if lang not in self._blocks:
                 labels, descriptions = taxonomy_views(self.taxonomy, lang)
-                meta = {"taxonomy": self.taxonomy.content_hash, "config": INDEX_CONFIG}
-                self._blocks[lang] = Block.build(lang, labels, descriptions, len(self.taxonomy), self.encoder, meta)
+                self._blocks[lang] = Block.build(lang, labels, descriptions, len(self.taxonomy), self.encoder,
+                                                 self._index_meta, self.projection)
             return self._blocks[lang]
 
     def trained(self, model: str) -> TrainedModel | None:
@@ -127,7 +160,7 @@ class Tagger:
         with self._lock:
             if spec.name not in self._trained:
                 self._trained[spec.name] = TrainedModel.load(self.models_dir / spec.name, self.taxonomy,
-                                                             self.encoder.id)
+                                                             self.space)
             return self._trained[spec.name]
 
     def require_calibrated(self, models: Iterable[str]) -> None:
@@ -210,30 +243,46 @@ class Tagger:
         titles = [p.title for p in postings]
         leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
         has_description = np.array([bool(d) for d in leads])
-        vectors = self.encoder.encode(titles + [d for d in leads if d])
+        vectors = self.embed(titles + [d for d in leads if d])
         description_vectors = np.zeros_like(vectors[: len(titles)])
         description_vectors[has_description] = vectors[len(titles):]
         return index.score(vectors[: len(titles)], titles, description_vectors, has_description), has_description
+
+    def _described(self, lang: str) -> list[tuple[str, str, str, str, str]]:
+        """Per occupation, the fields of its Prediction other than score and confidence."""
+        if lang not in self._descriptions:
+            self._descriptions[lang] = [
+                (o.uri, o.label(lang), o.label("en"), o.isco_code, self.taxonomy.isco_label(o.isco_code))
+                for o in self.taxonomy.occupations
+            ]
+        return self._descriptions[lang]
 
     def _top(self, scores: np.ndarray, probs: np.ndarray | None, model: str, topk: int, min_score: float | None,
              min_confidence: float | None) -> list[list[Prediction]]:
         k = min(topk, scores.shape[1])
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        lang = MODELS[model].language
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable"), 1)
+        top_scores = np.round(np.take_along_axis(scores, top, 1).astype(np.float64), 6)
+        keep = np.ones(top.shape, dtype=bool)
+        if min_score is not None:
+            keep &= top_scores >= min_score
+        top_probs = None
+        if probs is not None:
+            top_probs = np.round(np.take_along_axis(probs, top, 1).astype(np.float64), 6)
+            if min_confidence is not None:
+                keep &= np.take_along_axis(probs, top, 1) >= min_confidence
+        elif min_confidence is not None:
+            keep[:] = False
+        keep = np.logical_and.accumulate(keep, axis=1)  # a ranked list stops at its first dropped prediction
+        described = self._described(MODELS[model].language)
         out = []
-        for i, (row, cand) in enumerate(zip(scores, top, strict=True)):
-            order = cand[np.argsort(-row[cand], kind="stable")]
+        for i, row in enumerate(top.tolist()):
+            scores_i = top_scores[i].tolist()
+            probs_i = top_probs[i].tolist() if top_probs is not None else [None] * k
             preds = []
-            for j in order:
-                score = float(row[j])
-                confidence = float(probs[i, j]) if probs is not None else None
-                if min_score is not None and score < min_score:
+            for j, score, confidence, kept in zip(row, scores_i, probs_i, keep[i].tolist(), strict=True):
+                if not kept:
                     break
-                if min_confidence is not None and (confidence is None or confidence < min_confidence):
-                    break
-                occ = self.taxonomy.occupations[j]
-                preds.append(Prediction(occ.uri, occ.label(lang), occ.label("en"), occ.isco_code,
-                                        self._isco_en.get(occ.isco_code, ""), round(score, 6),
-                                        None if confidence is None else round(confidence, 6)))
+                preds.append(Prediction(*described[j], score, confidence))
             out.append(preds)
         return out

@@ -11,6 +11,8 @@ _SPACES = re.compile(r"\s+")
 
 def normalize(text: str) -> str:
     """Fold a text for lexical matching: NFKC, case, diacritics, Arabic letter variants, spaces."""
+    if text.isascii():  # the same result, without the Unicode passes (most English titles)
+        return _SPACES.sub(" ", text.lower()).strip()
     text = unicodedata.normalize("NFKC", text).casefold().translate(_ARABIC_MAP)
     decomposed = unicodedata.normalize("NFD", text)
     text = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")

@@ -113,7 +113,7 @@ class TrainedModel:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, taxonomy: Taxonomy, encoder_id: str) -> TrainedModel | None:
+    def load(cls, folder: str | Path, taxonomy: Taxonomy, space: str) -> TrainedModel | None:
         """The model in folder, or None (with a warning when one is there but unusable)."""
         folder = Path(folder)
         if not (folder / MANIFEST_FILE).exists():
@@ -124,8 +124,8 @@ class TrainedModel:
                 raise ValueError(f"format {m.get('format')} (this escotag reads {FORMAT_VERSION})")
             if m.get("taxonomy") != taxonomy.content_hash:
                 raise ValueError("trained on another ESCO taxonomy version; retrain with escotag train")
-            if m.get("encoder") != encoder_id:
-                raise ValueError(f"trained for encoder {m.get('encoder')}, not {encoder_id}")
+            if m.get("encoder") != space:
+                raise ValueError(f"trained in vector space {m.get('encoder')}, not {space}")
             if file_sha(folder / HEAD_FILE) != m["sha256"][HEAD_FILE]:
                 raise ValueError("checksum mismatch")
             with np.load(folder / HEAD_FILE, allow_pickle=False) as z:

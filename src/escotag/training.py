@@ -68,7 +68,7 @@ def labelled_examples(tagger: Tagger, path: str | Path, languages: Sequence[str]
         gold.append(tx.position[uri])
     stats = {"file": Path(path).name, "sha256": file_sha(Path(path)), "rows": len(rows), "used": len(titles),
              "skipped_other_language": skipped_language, "skipped_no_occupation_gold": skipped_gold}
-    vectors = tagger.encoder.encode(titles) if titles else np.zeros((0, tagger.encoder.dim), np.float32)
+    vectors = tagger.embed(titles) if titles else np.zeros((0, tagger.dense_dims), np.float32)
     hashes = np.array([title_hash(t) for t in titles], dtype=np.uint64)
     return vectors, np.array(gold, dtype=np.int64), hashes, stats
 
@@ -167,7 +167,7 @@ def train(tagger: Tagger, languages: Sequence[str], name: str, seed: int = 0, la
     fusion, calibration, dev = fit_fusion(tasks, head, tagger)
     manifest = {
         "taxonomy": tagger.taxonomy.content_hash, "esco_source": str(tagger.taxonomy.source),
-        "encoder": tagger.encoder.id, "occupations": len(tagger.taxonomy), "seed": seed, "config": config.to_dict(),
+        "encoder": tagger.space, "occupations": len(tagger.taxonomy), "seed": seed, "config": config.to_dict(),
         "data": {"esco_examples": int(len(x) - len(hashes)), "labelled": labelled_stats,
                  "dev_split": f"{dev_queries} held-out alternative labels per language (seed {seed})"},
         "dev": dev, "seconds": round(time.perf_counter() - started, 1),
@@ -189,10 +189,10 @@ def train_model(tagger: Tagger, model: str, out: str | Path | None = None, seed:
 def for_languages(tagger: Tagger, languages: Sequence[str], seed: int = 0, progress: bool = True) -> TrainedModel:
     """A head trained on exactly these languages, for evaluation (cached under ESCOTAG_HOME/heads)."""
     languages = tuple(sorted(set(languages)))
-    key = hashlib.sha256(json.dumps([tagger.taxonomy.content_hash, tagger.encoder.id, languages, seed,
+    key = hashlib.sha256(json.dumps([tagger.taxonomy.content_hash, tagger.space, languages, seed,
                                      HeadConfig().to_dict(), DEV_QUERIES]).encode()).hexdigest()[:20]
     folder = home_dir() / "heads" / key
-    cached = TrainedModel.load(folder, tagger.taxonomy, tagger.encoder.id)
+    cached = TrainedModel.load(folder, tagger.taxonomy, tagger.space)
     if cached is not None and cached.languages == languages:
         return cached
     trained = train(tagger, languages, "+".join(languages), seed, progress=progress)

@@ -67,7 +67,7 @@ def dev_tasks(tagger: Tagger, langs: list[str], seed: int = 0, max_queries: int 
         blocks = [tagger.block(block_lang).without(dropped) for block_lang in dict.fromkeys([lang, PIVOT])]
         titles = [q for _, q in queries]
         gold = [[i] for i, _ in queries]
-        vectors = tagger.encoder.encode(titles)
+        vectors = tagger.embed(titles)
         settings = [(f"{lang}-mono", blocks)]
         if lang != PIVOT:
             settings.append((f"{lang}-xling", [tagger.block(PIVOT)]))
@@ -75,7 +75,7 @@ def dev_tasks(tagger: Tagger, langs: list[str], seed: int = 0, max_queries: int 
         for i, q in queries:
             _, rest = split_lead(tx.occupations[i].labels[lang].description, OCC_DESCRIPTION_CHARS)
             posting_texts.append(description_lead(rest, q))
-        dvecs = tagger.encoder.encode([t or q for t, q in zip(posting_texts, titles, strict=True)])
+        dvecs = tagger.embed([t or q for t, q in zip(posting_texts, titles, strict=True)])
         for name, bl in settings:
             index = ConceptIndex(bl, len(tx), tagger.weights)
             tasks.append(DevTask(name, index.channels(vectors, titles), index.posting(dvecs), gold, vectors, dvecs,

@@ -1,0 +1,76 @@
+"""The index's scoring primitives against plain reference computations."""
+
+import numpy as np
+import pytest
+
+from escotag.index import EMPTY, ConceptMax, DenseChannel, LexicalChannel, Projection, Views
+from escotag.text import normalize
+
+
+def _reference_max(sims: np.ndarray, owner: np.ndarray, n_concepts: int) -> np.ndarray:
+    """(queries, concepts): each concept's best view score, EMPTY without views; sims is (queries, views)."""
+    out = np.full((sims.shape[0], n_concepts), EMPTY, dtype=np.float32)
+    for c in range(n_concepts):
+        if (owner == c).any():
+            out[:, c] = sims[:, owner == c].max(axis=1)
+    return out
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_concept_max_matches_reference(shuffled):
+    rng = np.random.default_rng(0)
+    n_concepts = 40
+    owner = np.sort(rng.choice(n_concepts - 5, size=300))  # the last concepts have no view
+    if shuffled:
+        owner = rng.permutation(owner)
+    sims = rng.standard_normal((7, len(owner))).astype(np.float32)
+    reducer = ConceptMax(owner, n_concepts)
+    assert reducer.in_order is False
+    got = reducer(np.ascontiguousarray(sims.T))
+    np.testing.assert_array_equal(got, _reference_max(sims, owner, n_concepts))
+    assert (got[:, -5:] == EMPTY).all()
+
+
+def test_dense_channel_stores_views_in_scoring_order():
+    rng = np.random.default_rng(1)
+    pairs = [(int(c), f"text {i}") for i, c in enumerate(rng.choice(20, size=120))]
+    views = Views.from_pairs(pairs)
+    vectors = rng.standard_normal((len(views), 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    channel = DenseChannel.build(views, 25, vectors)
+    assert channel.max.in_order
+    queries = rng.standard_normal((5, 16)).astype(np.float32)
+    by_text = dict(zip(views.texts, vectors, strict=True))
+    kept = np.stack([by_text[t] for t in channel.views.texts])  # the channel's vectors belong to its texts
+    np.testing.assert_allclose(channel.vectors, kept)
+    expected = _reference_max(queries @ kept.T, channel.views.owner, 25)
+    np.testing.assert_allclose(channel.score(queries), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_lexical_channel_sparse_max_matches_dense():
+    labels = ["software developer", "software engineer", "baker", "pastry baker", "nurse", "registered nurse",
+              "Bäckerin", "truck driver"] * 10  # under 100 views: no max_df cut
+    views = Views.from_pairs([(i % 8 + (i // 8) % 3, t + f" {i // 8}") for i, t in enumerate(labels)])
+    channel = LexicalChannel(views, 12)
+    queries = ["senior software developer", "backer", "lorry driver", "zzz"]
+    dense = (channel.vectorizer.transform(queries) @ channel.matrix).toarray()
+    np.testing.assert_allclose(channel.score(queries), _reference_max(dense, views.owner, 12), rtol=1e-6)
+    assert (channel.score(queries)[:, 11] == EMPTY).all()  # concept 11 has no label
+
+
+def test_projection_keeps_cosines_of_data_in_its_subspace():
+    rng = np.random.default_rng(2)
+    data = rng.standard_normal((500, 8)) @ rng.standard_normal((8, 64))  # rank 8 in 64 dimensions
+    data = (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
+    projection = Projection.fit(data, 8)
+    assert projection.dims == 8
+    np.testing.assert_allclose(projection.basis.T @ projection.basis, np.eye(8), atol=1e-5)
+    projected = projection(data)
+    np.testing.assert_allclose(projected @ projected.T, data @ data.T, atol=1e-4)
+    assert not np.allclose(Projection.fit(data, 4)(data) @ Projection.fit(data, 4)(data).T, data @ data.T, atol=1e-2)
+
+
+def test_normalize_ascii_and_unicode_paths_agree():
+    assert normalize("  Chef\tde   PARTIE ") == "chef de partie"
+    assert normalize("Chef de partie ß") == "chef de partie ss"
+    assert normalize("CHEF\u00a0DE PARTIE") == "chef de partie"  # NBSP: Unicode path, same folding
