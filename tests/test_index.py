@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
 
-from escotag.index import EMPTY, ConceptMax, DenseChannel, LexicalChannel, Projection, Views
+from escotag.index import EMPTY, LEXICAL_NGRAMS, ConceptMax, DenseChannel, LexicalChannel, Projection, Views
 from escotag.text import normalize
 
 
@@ -47,13 +48,16 @@ def test_dense_channel_stores_views_in_scoring_order():
     np.testing.assert_allclose(channel.score(queries), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_lexical_channel_sparse_max_matches_dense():
+def test_lexical_channel_matches_tfidf_vectorizer_and_dense_max():
     labels = ["software developer", "software engineer", "baker", "pastry baker", "nurse", "registered nurse",
               "Bäckerin", "truck driver"] * 10  # under 100 views: no max_df cut
     views = Views.from_pairs([(i % 8 + (i // 8) % 3, t + f" {i // 8}") for i, t in enumerate(labels)])
     channel = LexicalChannel(views, 12)
-    queries = ["senior software developer", "backer", "lorry driver", "zzz"]
-    dense = (channel.vectorizer.transform(queries) @ channel.matrix).toarray()
+    queries = ["senior software developer", "backer  Bäcker", "lorry driver driver", "zzz", ""]
+    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=LEXICAL_NGRAMS, preprocessor=normalize,
+                                sublinear_tf=True, dtype=np.float32).fit(views.texts)
+    np.testing.assert_allclose(channel.transform(queries).toarray(), reference.transform(queries).toarray(), rtol=1e-6)
+    dense = (channel.transform(queries) @ channel.matrix).toarray()
     np.testing.assert_allclose(channel.score(queries), _reference_max(dense, views.owner, 12), rtol=1e-6)
     assert (channel.score(queries)[:, 11] == EMPTY).all()  # concept 11 has no label
 

