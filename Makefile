@@ -26,7 +26,8 @@ build: install  ## build every model's index (cached under ESCOTAG_HOME)
 train: build  ## train every trainable model's head from ESCO (escotag train --all; under ESCOTAG_HOME/models)
 	$(BIN)/escotag train --all
 
-serve: build  ## set up, build missing indices, serve on port 5000 with the default encoder
+serve: build  ## set up, build missing indices, train missing model heads, serve on port 5000 (default encoder)
+	$(BIN)/escotag train --all --missing
 	$(BIN)/escotag serve --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 bench: install  ## speed figures for the README (not a test)

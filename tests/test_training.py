@@ -153,6 +153,28 @@ def test_corrupt_artifact_falls_back_with_a_warning(models_dir, esco_slice, tmp_
     assert "checksum" in caplog.text
 
 
+def test_train_missing_keeps_usable_models_and_retrains_broken_ones(models_dir, esco_slice, tmp_path,
+                                                                   tmp_path_factory):
+    import shutil
+
+    copy = tmp_path / "models"
+    shutil.copytree(models_dir, copy)
+    head = copy / "De" / "head.npz"
+    data = bytearray(head.read_bytes())
+    data[-100] ^= 0xFF  # De unusable, EnV2 intact
+    head.write_bytes(bytes(data))
+    before = (copy / "EnV2" / "head.npz").read_bytes()
+    env = {**_base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice),
+           "ESCOTAG_HOME": str(tmp_path_factory.getbasetemp() / "escotag-home")}
+    done = subprocess.run([sys.executable, "-m", "escotag", "train", "-m", "De", "-m", "EnV2", "--missing",
+                           "--out", str(copy), "--seed", "3"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "already trained, kept: EnV2" in done.stderr
+    assert "De: trained on de+en" in done.stderr and "EnV2: trained" not in done.stderr
+    assert (copy / "EnV2" / "head.npz").read_bytes() == before
+    assert Tagger(esco_slice, progress=False, models=copy).trained("De") is not None
+
+
 # ---- leakage rules ----------------------------------------------------------------------------------
 
 

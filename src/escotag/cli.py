@@ -146,17 +146,28 @@ def train(
         "--out", help="Models folder (default ESCOTAG_MODELS or ESCOTAG_HOME/models; the tagger reads from there).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the dev split and the training order.")] = 0,
+    missing: Annotated[bool, typer.Option(
+        "--missing", help="Only models without a usable trained folder (same ESCO and vector space); keep the rest.")
+    ] = False,
 ) -> None:
     """Train the learned parts of models (classifier head, fused weight, calibration) from ESCO."""
     import time
 
+    from .config import models_dir
     from .models import MODELS
+    from .trained import TrainedModel
     from .training import train_model
 
     if bool(model) == all_models:
         _fail("give --model M (repeatable) or --all")
     tagger = _tagger(trained=False)
     names = [n for n in tagger.available_models() if MODELS[n].trainable] if all_models else model or []
+    if missing:
+        folder = Path(out) if out is not None else models_dir()
+        kept = [n for n in names if TrainedModel.load(folder / n, tagger.taxonomy, tagger.space) is not None]
+        if kept:
+            typer.echo(f"escotag: already trained, kept: {', '.join(kept)}", err=True)
+        names = [n for n in names if n not in kept]
     started = time.perf_counter()
     for name in names:
         trained, folder = train_model(tagger, name, out, seed, labelled)
