@@ -261,16 +261,20 @@ class Tagger:
              min_confidence: float | None) -> list[list[Prediction]]:
         k = min(topk, scores.shape[1])
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable"), 1)
-        top_scores = np.round(np.take_along_axis(scores, top, 1).astype(np.float64), 6)
+        values = np.take_along_axis(scores, top, 1)
+        order = np.argsort(-values, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, 1)
+        values = np.take_along_axis(values, order, 1).astype(np.float64)  # thresholds compare unrounded values
+        top_scores = np.round(values, 6)
         keep = np.ones(top.shape, dtype=bool)
         if min_score is not None:
-            keep &= top_scores >= min_score
+            keep &= values >= min_score
         top_probs = None
         if probs is not None:
-            top_probs = np.round(np.take_along_axis(probs, top, 1).astype(np.float64), 6)
+            confidences = np.take_along_axis(probs, top, 1).astype(np.float64)
+            top_probs = np.round(confidences, 6)
             if min_confidence is not None:
-                keep &= np.take_along_axis(probs, top, 1) >= min_confidence
+                keep &= confidences >= min_confidence
         elif min_confidence is not None:
             keep[:] = False
         keep = np.logical_and.accumulate(keep, axis=1)  # a ranked list stops at its first dropped prediction
