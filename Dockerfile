@@ -1,8 +1,8 @@
-# escotag service: docker build -t escotag . && docker run -p 5000:5000 -v /path/to/esco:/data/esco:ro escotag
+# escotag service: docker build -t escotag . && docker run -p 5000:5000 -v escotag-cache:/home/escotag/.cache/escotag escotag
+# ESCO ships inside the package; mount another export and set ESCOTAG_ESCO_DIR to use it.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 \
-    ESCOTAG_ESCO_DIR=/data/esco ESCOTAG_HOME=/home/escotag/.cache/escotag
+ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 ESCOTAG_HOME=/home/escotag/.cache/escotag
 RUN useradd --create-home --uid 10001 escotag
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -10,8 +10,8 @@ COPY src ./src
 RUN pip install . && rm -rf /root/.cache
 
 USER escotag
-VOLUME ["/data/esco", "/home/escotag/.cache/escotag"]
+VOLUME ["/home/escotag/.cache/escotag"]
 EXPOSE 5000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=600s \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=900s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"
-CMD ["escotag", "serve", "--host", "0.0.0.0", "--port", "5000"]
+CMD ["sh", "-c", "escotag build && escotag train --all --missing && exec escotag serve --host 0.0.0.0 --port 5000"]

@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test lint build train serve bench loadtest eval clean
+.PHONY: install test lint build train serve bench loadtest eval clean esco-snapshot
 
 $(BIN)/escotag: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,3 +49,7 @@ clean:
 loadtest: build  ## requests/s and latency against a real server on loopback (needs wrk)
 	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
 	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/loadtest.py
+
+ESCO_VERSION ?= 1.2.1 (pt, es: 1.2.0)
+esco-snapshot: install  ## repack the ESCO snapshot shipped in the package from the official CSV export in $(SHARED)/esco
+	$(BIN)/escotag esco pack $(SHARED)/esco --out src/escotag/data/esco.parquet --esco-version "$(ESCO_VERSION)"

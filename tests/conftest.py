@@ -1,8 +1,7 @@
-"""Shared fixtures: a small real ESCO slice built from ../shared/esco, and a fresh cache home."""
+"""Shared fixtures: a small real ESCO slice of the snapshot shipped with escotag, and a fresh cache home."""
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import socket
@@ -13,45 +12,35 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-SHARED_ESCO = Path(os.environ.get("ESCOTAG_TEST_ESCO_DIR", Path(__file__).parents[1] / "../shared/esco")).resolve()
-LANGS = ("en", "de", "ar", "nl", "pt")
+from escotag.esco import load_taxonomy, write_snapshot
+
+LANGS = ["en", "de", "ar", "nl", "pt"]
 # Occupations the real-tagging tests look for (English preferred labels), plus a random sample.
 KNOWN = {"software developer", "baker", "nurse responsible for general care", "civil engineer", "chef",
          "moving truck driver", "accountant", "electrician", "primary school teacher", "pharmacist"}
 SAMPLE = 300
+SHARED = Path(os.environ.get("ESCOTAG_SHARED", Path(__file__).parents[1] / "../shared")).resolve()
 
 
-def _read(path: Path) -> tuple[list[str], list[dict]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        return list(reader.fieldnames or []), list(reader)
-
-
-def _write(path: Path, fields: list[str], rows: list[dict]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+def shared_or_skip(relative: str) -> Path:
+    """A path under ../shared (ESCOTAG_SHARED), or skip the test saying what is missing."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"{path} not found: this test needs the shared data (set ESCOTAG_SHARED)")
+    return path
 
 
 @pytest.fixture(scope="session")
 def esco_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An ESCO export folder of about 300 real occupations in five languages."""
-    if not (SHARED_ESCO / "occupations_en.csv").exists():
-        pytest.skip(f"ESCO data not found at {SHARED_ESCO} (set ESCOTAG_TEST_ESCO_DIR)")
-    out = tmp_path_factory.mktemp("esco")
-    fields, en = _read(SHARED_ESCO / "occupations_en.csv")
-    known = [r["conceptUri"] for r in en if r["preferredLabel"] in KNOWN]
+    """A packed ESCO snapshot of about 300 real occupations in five languages, cut from the embedded one."""
+    full = load_taxonomy("embedded")
+    known = [o.uri for o in full.occupations if o.label() in KNOWN]
     assert len(set(known)) == len(KNOWN), "test occupations missing from ESCO"
-    others = sorted({r["conceptUri"] for r in en} - set(known))
+    others = sorted({o.uri for o in full.occupations} - set(known))
     keep = set(known) | set(random.Random(0).sample(others, SAMPLE - len(known)))
-    for lang in LANGS:
-        fields, rows = _read(SHARED_ESCO / f"occupations_{lang}.csv")
-        _write(out / f"occupations_{lang}.csv", fields, [r for r in rows if r["conceptUri"] in keep])
-    for name in ("ISCOGroups_en.csv", "ISCOGroups_de.csv", "broaderRelationsOccPillar_en.csv"):
-        fields, rows = _read(SHARED_ESCO / name)
-        _write(out / name, fields, rows)
-    return out
+    path = tmp_path_factory.mktemp("esco") / "esco-slice.parquet"
+    write_snapshot(full.subset(keep, LANGS), path)
+    return path
 
 
 @pytest.fixture(autouse=True)

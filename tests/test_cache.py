@@ -60,7 +60,7 @@ def test_encoder_dedupes_and_keeps_order(encoder):
 
 
 def test_fast_tokenizer_gives_the_pure_encoders_vectors():
-    from escotag.encoders import UniversalSentenceEncoder
+    from escotag.encoders.use import UniversalSentenceEncoder
 
     texts = ["Softwareentwickler/Softwareentwicklerin", "مطور برمجيات", "Інженер-програміст", "naïve café  chef",
              "Ｆｕｌｌ－ｗｉｄｔｈ", ""]

@@ -1,9 +1,10 @@
 """escotag: tag job postings with ESCO occupations, in many languages, on a CPU."""
 
 from .errors import ConfigError, DataError, EscotagError
+from .esco import load_taxonomy
 from .postings import Posting
 from .tagger import Prediction, Tagger
-from .taxonomy import Taxonomy, load_taxonomy
+from .taxonomy import Taxonomy
 
 __version__ = "0.1.0"
 __all__ = [

@@ -110,7 +110,20 @@ def _query_language(name: str) -> str:
     return match.group(1)
 
 
-def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: bool = True) -> Result:
+@dataclass
+class Ranking:
+    """Scores of every query against every candidate, the gold candidates of each query, and what scored them."""
+
+    scores: np.ndarray
+    gold: list[list[int]]
+    model: str
+    trained_on: str
+
+    def metrics(self) -> tuple[float, dict[int, float]]:
+        return metrics(gold_ranks(self.scores, self.gold))
+
+
+def melo_ranking(folder: str | Path, tagger: Tagger, model: str = "auto", trained: bool = True) -> Ranking:
     """Rank the dataset's candidate concepts for each query, with ESCO knowledge in allowed languages.
 
     The indexed languages always follow the protocol (corpus languages and English), whatever the model;
@@ -118,7 +131,6 @@ def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: 
     languages only (training_languages), else one is trained on them first (cached).
     """
     folder = Path(folder)
-    started = time.perf_counter()
     langs = melo_languages(folder.name)
     query_lang = _query_language(folder.name)
     model = resolve(model)
@@ -162,10 +174,17 @@ def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: 
         head.check_titles([q[1] for q in queries], folder.name)
         index = ConceptIndex(blocks, len(concepts), head.weights(tagger.weights), head.concept_scores(concepts, tx))
     scores = _batched_scores(index, tagger, [q[1] for q in queries])
-    ranks = gold_ranks(scores, [sorted(gold.get(q[0], ())) for q in queries])
-    mrr, acc = metrics(ranks)
-    return Result(folder.name, f"{model}:{'+'.join(langs)}", len(queries), mrr, acc, time.perf_counter() - started,
-                  {"trained_on": _trained_on(head)})
+    return Ranking(scores, [sorted(gold.get(q[0], ())) for q in queries], f"{model}:{'+'.join(langs)}",
+                   _trained_on(head))
+
+
+def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: bool = True) -> Result:
+    """MELO metrics of melo_ranking."""
+    started = time.perf_counter()
+    ranking = melo_ranking(folder, tagger, model, trained)
+    mrr, acc = ranking.metrics()
+    return Result(Path(folder).name, ranking.model, len(ranking.gold), mrr, acc, time.perf_counter() - started,
+                  {"trained_on": ranking.trained_on})
 
 
 def _trained_on(head: TrainedModel | None) -> str:
@@ -185,9 +204,9 @@ def posting_hits(taxonomy: Taxonomy, row: dict) -> list[int]:
     return sorted(hits)
 
 
-def eval_postings(path: str | Path, tagger: Tagger, model: str = "EnV2", fields: str = "title,description",
-                  batch: int = 256) -> Result:
-    started = time.perf_counter()
+def postings_ranking(path: str | Path, tagger: Tagger, model: str = "EnV2", fields: str = "title,description",
+                     batch: int = 256) -> Ranking:
+    """Every labelled posting scored against all occupations by the named model."""
     rows = read_labelled(path)
     use_description = "description" in fields
     name = tagger.spec(model).name
@@ -198,10 +217,16 @@ def eval_postings(path: str | Path, tagger: Tagger, model: str = "EnV2", fields:
     scores = np.concatenate([
         tagger.scores(postings[i : i + batch], name) for i in range(0, len(postings), batch)
     ]) if postings else np.zeros((0, len(tagger.taxonomy)))
-    ranks = gold_ranks(scores, [posting_hits(tagger.taxonomy, r) for r in rows])
-    mrr, acc = metrics(ranks)
-    return Result(Path(path).stem, name, len(rows), mrr, acc, time.perf_counter() - started,
-                  {"fields": fields, "trained_on": _trained_on(head)})
+    return Ranking(scores, [posting_hits(tagger.taxonomy, r) for r in rows], name, _trained_on(head))
+
+
+def eval_postings(path: str | Path, tagger: Tagger, model: str = "EnV2", fields: str = "title,description",
+                  batch: int = 256) -> Result:
+    started = time.perf_counter()
+    ranking = postings_ranking(path, tagger, model, fields, batch)
+    mrr, acc = ranking.metrics()
+    return Result(Path(path).stem, ranking.model, len(ranking.gold), mrr, acc, time.perf_counter() - started,
+                  {"fields": fields, "trained_on": ranking.trained_on})
 
 
 def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int = 512, trained: bool = True

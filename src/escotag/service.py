@@ -167,7 +167,9 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         available = set(tagger.available_models()) if tagger else set()
         return [{"name": s.name, "language": s.language, "languages": list(s.languages),
                  "encoder": tagger.encoder.id if tagger else None,
-                 "esco": {"source": tagger.taxonomy.source, "content_hash": tagger.taxonomy.content_hash}
+                 "esco": {"source": tagger.taxonomy.source, "version": tagger.taxonomy.version,
+                          "languages": tagger.taxonomy.languages, "occupations": len(tagger.taxonomy),
+                          "content_hash": tagger.taxonomy.content_hash}
                  if tagger else None,
                  "available": s.name in available, "ready": state["ready"] and s.name in available,
                  "trained_on": _trained_on(tagger, s.name) if s.name in available else None}

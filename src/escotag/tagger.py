@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from . import langid
-from .config import esco_dir, models_dir
+from .config import models_dir
 from .encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from .errors import ConfigError
+from .esco import load_taxonomy
 from .index import DENSE_DIMS, Block, ConceptIndex, Projection, Views, Weights, encode_views
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
 from .postings import Posting, as_posting, description_lead
-from .taxonomy import PIVOT, Labels, Taxonomy, load_taxonomy
+from .taxonomy import PIVOT, Labels, Taxonomy
 from .text import lead
 from .trained import TrainedModel
 
@@ -86,7 +87,7 @@ class Tagger:
         dense_dims: int = DENSE_DIMS,
     ) -> None:
         if not isinstance(taxonomy, Taxonomy):
-            taxonomy = load_taxonomy(taxonomy if taxonomy is not None else esco_dir())
+            taxonomy = load_taxonomy(taxonomy)
         self.taxonomy = taxonomy
         self.encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder
         self.weights = weights or Weights()

@@ -1,26 +1,15 @@
-"""ESCO taxonomy: occupations and ISCO-08 groups, with labels in many languages, from an ESCO CSV export."""
+"""ESCO taxonomy: occupations and ISCO-08 groups, with labels in many languages (loaded by ``escotag.esco``)."""
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
-import io
-import re
-import zipfile
-from collections.abc import Iterator
+import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .config import ESCO_DOWNLOAD_HINT
-from .errors import DataError
 from .text import label_variants
 
 PIVOT = "en"
-_OCC_FILE = re.compile(r"occupations_([a-z]{2,3})\.csv$")
-_OCC_COLUMNS = ("conceptUri", "iscoGroup", "preferredLabel", "altLabels", "hiddenLabels", "description", "code")
-_ISCO_COLUMNS = ("conceptUri", "code", "preferredLabel")
-_BROADER_COLUMNS = ("conceptUri", "broaderUri")
 
 
 @dataclass(frozen=True)
@@ -46,11 +35,19 @@ class Concept:
     code: str
     parent: str | None = None
     labels: dict[str, Labels] = field(default_factory=dict)
+    status: str = ""
 
     def label(self, lang: str = PIVOT) -> str:
         """Preferred label in lang, falling back to English."""
         found = self.labels.get(lang) or self.labels.get(PIVOT)
         return found.preferred if found else ""
+
+    def content(self) -> list:
+        """Everything the taxonomy holds about this concept, as plain JSON values in a fixed order."""
+        labels = {lang: [t.preferred, list(t.alt), list(t.hidden), t.description]
+                  for lang, t in sorted(self.labels.items())}
+        return [type(self).__name__, self.uri, self.code, getattr(self, "isco_code", ""), self.parent or "",
+                self.status, labels]
 
 
 @dataclass
@@ -64,24 +61,40 @@ class IscoGroup(Concept):
 
 
 class Taxonomy:
-    """Occupations (sorted by URI) and ISCO groups, with their labels per language."""
+    """Occupations (sorted by URI) and ISCO groups, with their labels per language.
+
+    ``content_hash`` digests the content alone (not the file format it came from), so an official CSV export and
+    the snapshot packed from it share every cache entry and trained model. ``source`` says where it was read
+    from and ``version`` which ESCO release(s) it holds, when known.
+    """
 
     def __init__(
         self,
         occupations: list[Occupation],
         isco_groups: dict[str, IscoGroup],
-        content_hash: str,
         source: str = "",
+        version: str = "",
     ) -> None:
         self.occupations = sorted(occupations, key=lambda o: o.uri)
         self.isco_groups = isco_groups
-        self.content_hash = content_hash
         self.source = source
+        self.version = version
         self.position = {o.uri: i for i, o in enumerate(self.occupations)}
         self._isco_by_code = {g.code: g for g in isco_groups.values()}
 
     def __len__(self) -> int:
         return len(self.occupations)
+
+    def concepts(self) -> list[Concept]:
+        """Occupations by URI, then ISCO groups by URI."""
+        return [*self.occupations, *sorted(self.isco_groups.values(), key=lambda g: g.uri)]
+
+    @functools.cached_property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for concept in self.concepts():
+            digest.update(json.dumps(concept.content(), ensure_ascii=False).encode() + b"\n")
+        return digest.hexdigest()
 
     @functools.cached_property
     def languages(self) -> list[str]:
@@ -106,134 +119,14 @@ class Taxonomy:
         code = group.code if group else isco_uri.rsplit("/C", 1)[-1]
         return {o.uri for o in self.occupations if o.isco_code.startswith(code)}
 
+    def subset(self, uris: set[str], languages: list[str] | None = None) -> Taxonomy:
+        """The occupations with these URIs (every ISCO group kept), in these languages (English always)."""
+        keep = None if languages is None else {PIVOT, *languages}
 
-class _Source:
-    """A folder or a zip file of ESCO CSV files, read by file name."""
+        def labels(concept: Concept) -> dict[str, Labels]:
+            return {lang: t for lang, t in concept.labels.items() if keep is None or lang in keep}
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        if not path.exists():
-            raise DataError(path, f"no such ESCO folder or zip; {ESCO_DOWNLOAD_HINT}")
-        self.zip: zipfile.ZipFile | None = None
-        if path.is_file():
-            try:
-                self.zip = zipfile.ZipFile(path)
-            except zipfile.BadZipFile as exc:
-                raise DataError(path, f"not a folder nor a readable zip file ({exc})") from exc
-            self.names = {Path(n).name: n for n in self.zip.namelist() if not n.endswith("/")}
-        else:
-            self.names = {p.name: p.name for p in path.iterdir() if p.is_file()}
-
-    def display(self, name: str) -> str:
-        return f"{self.path}!{self.names[name]}" if self.zip else str(self.path / name)
-
-    def read(self, name: str) -> bytes:
-        try:
-            if self.zip:
-                return self.zip.read(self.names[name])
-            return (self.path / name).read_bytes()
-        except OSError as exc:
-            raise DataError(self.display(name), f"cannot read file ({exc.strerror or exc})") from exc
-
-
-def _rows(source: _Source, name: str, data: bytes, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
-    where = source.display(name)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(where, f"not UTF-8 text ({exc.reason})", line) from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(where, f"missing column(s) {', '.join(missing)} (is this an ESCO CSV export?)", 1)
-        for row in reader:
-            if None in row or any(v is None for v in row.values()):
-                raise DataError(where, "row has a different number of fields than the header", reader.line_num)
-            yield reader.line_num, row
-    except csv.Error as exc:
-        raise DataError(where, f"malformed CSV ({exc})", reader.line_num) from exc
-
-
-def _split(cell: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(v.strip() for v in cell.split("\n") if v.strip()))
-
-
-def _labels(row: dict) -> Labels:
-    return Labels(
-        preferred=row["preferredLabel"].strip(),
-        alt=_split(row.get("altLabels", "")),
-        hidden=_split(row.get("hiddenLabels", "")),
-        description=(row.get("description") or "").strip(),
-    )
-
-
-def _read_occupations(source: _Source, name: str, data: bytes) -> dict[str, tuple[dict, Labels]]:
-    """Rows by URI; when a URI repeats, the row with the newest modifiedDate wins."""
-    out: dict[str, tuple[dict, Labels]] = {}
-    newest: dict[str, str] = {}
-    for line, row in _rows(source, name, data, _OCC_COLUMNS):
-        uri = row["conceptUri"].strip()
-        if not uri:
-            raise DataError(source.display(name), "empty conceptUri", line)
-        modified = row.get("modifiedDate", "")
-        if uri in out and modified <= newest[uri]:
-            continue
-        newest[uri] = modified
-        out[uri] = (row, _labels(row))
-    return out
-
-
-def load_taxonomy(path: str | Path, languages: list[str] | None = None) -> Taxonomy:
-    """Load an ESCO CSV export folder or zip: occupations_<lang>.csv (English required),
-    ISCOGroups_<lang>.csv where present, broaderRelationsOccPillar_<lang>.csv.
-
-    ISCO and ESCO codes come from the English file: some re-saved exports lost leading zeros.
-    """
-    source = _Source(Path(path))
-    found = {m.group(1): name for name in source.names if (m := _OCC_FILE.search(name))}
-    if PIVOT not in found:
-        raise DataError(
-            source.path, f"no occupations_en.csv (found: {', '.join(sorted(source.names)) or 'nothing'}); "
-            f"English is required; {ESCO_DOWNLOAD_HINT}"
-        )
-    langs = [PIVOT, *sorted(lang for lang in found if lang != PIVOT and (languages is None or lang in languages))]
-    digest = hashlib.sha256()
-
-    def read(name: str) -> bytes:
-        data = source.read(name)
-        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-        return data
-
-    occupations: dict[str, Occupation] = {}
-    for lang in langs:
-        name = found[lang]
-        for uri, (row, labels) in _read_occupations(source, name, read(name)).items():
-            if lang == PIVOT:
-                isco = row["iscoGroup"].strip()
-                if not isco.isdigit():
-                    raise DataError(source.display(name), f"iscoGroup {isco!r} of {uri} is not an ISCO code")
-                occupations[uri] = Occupation(uri, row["code"].strip(), None, {}, isco_code=isco.zfill(4))
-            if uri in occupations and labels.preferred:
-                occupations[uri].labels[lang] = labels
-
-    groups: dict[str, IscoGroup] = {}
-    for lang in [PIVOT, *(lang for lang in langs if lang != PIVOT)]:
-        name = f"ISCOGroups_{lang}.csv"
-        if name not in source.names:
-            continue
-        for _, row in _rows(source, name, read(name), _ISCO_COLUMNS):
-            uri = row["conceptUri"].strip()
-            if lang == PIVOT:
-                groups[uri] = IscoGroup(uri, row["code"].strip())
-            if uri in groups:
-                groups[uri].labels[lang] = _labels(row)
-
-    broader = next((n for n in sorted(source.names) if n.startswith("broaderRelationsOccPillar")), None)
-    if broader:
-        for _, row in _rows(source, broader, read(broader), _BROADER_COLUMNS):
-            concept = occupations.get(row["conceptUri"]) or groups.get(row["conceptUri"])
-            if concept is not None:
-                concept.parent = row["broaderUri"].strip()
-    return Taxonomy(list(occupations.values()), groups, digest.hexdigest(), str(source.path))
+        occupations = [Occupation(o.uri, o.code, o.parent, labels(o), o.status, o.isco_code)
+                       for o in self.occupations if o.uri in uris]
+        groups = {u: IscoGroup(g.uri, g.code, g.parent, labels(g), g.status) for u, g in self.isco_groups.items()}
+        return Taxonomy(occupations, groups, f"{self.source} (subset)", self.version)

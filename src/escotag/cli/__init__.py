@@ -9,12 +9,14 @@ from typing import Annotated
 
 import typer
 
-from .errors import EscotagError
+from ..errors import EscotagError
+from .esco import app as esco_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tag job postings with ESCO occupations.")
 eval_app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled sets (README: Evaluation).")
 app.add_typer(eval_app, name="eval")
+app.add_typer(esco_app, name="esco")
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name, or 'auto' to route by language.")]
 TopkOpt = Annotated[int, typer.Option("--topk", "-k", min=1, max=100, help="Occupations per posting.")]
@@ -26,7 +28,7 @@ MinConfidenceOpt = Annotated[float | None, typer.Option(
 
 
 def _tagger(progress: bool = True, trained: bool = True):
-    from .tagger import Tagger
+    from ..tagger import Tagger
 
     return Tagger(progress=progress, trained=trained)
 
@@ -74,7 +76,7 @@ def tag(
 
 def _tag_file(src: Path, dst: Path, model: str, topk: int, title_col: str, description_col: str, id_col: str,
               batch_size: int, strict: bool, min_confidence: float | None) -> None:
-    from .filetagging import Columns, tag_file
+    from ..filetagging import Columns, tag_file
 
     summary = tag_file(
         _tagger(), src, dst, model, topk, Columns(title_col, description_col, id_col), batch_size, strict,
@@ -87,7 +89,7 @@ def _tag_file(src: Path, dst: Path, model: str, topk: int, title_col: str, descr
 @app.command()
 def models(as_json: JsonOpt = False) -> None:
     """List the models, their languages and whether they are trained (escotag train)."""
-    from .models import MODELS
+    from ..models import MODELS
 
     tagger = _tagger(progress=False)
     available = set(tagger.available_models())
@@ -153,10 +155,10 @@ def train(
     """Train the learned parts of models (classifier head, fused weight, calibration) from ESCO."""
     import time
 
-    from .config import models_dir
-    from .models import MODELS
-    from .trained import TrainedModel
-    from .training import train_model
+    from ..config import models_dir
+    from ..models import MODELS
+    from ..trained import TrainedModel
+    from ..training import train_model
 
     if bool(model) == all_models:
         _fail("give --model M (repeatable) or --all")
@@ -183,7 +185,7 @@ def eval_melo_cmd(folder: Path, model: ModelOpt = "auto", as_json: JsonOpt = Fal
                   untrained: UntrainedOpt = False) -> None:
     """MELO dataset folder: rank its candidate concepts (corpus languages + English only, whatever the model;
     a trained head only when it learned from languages the set allows, else one is trained on those)."""
-    from .evaluation import eval_melo
+    from ..evaluation import eval_melo
 
     _report(eval_melo(folder, _tagger(progress=False), model, trained=not untrained), as_json)
 
@@ -195,7 +197,7 @@ def eval_postings_cmd(
     untrained: UntrainedOpt = False,
 ) -> None:
     """Labelled postings CSV (id,title,description,gold_uri[,acceptable_uris]) against all occupations."""
-    from .evaluation import eval_postings
+    from ..evaluation import eval_postings
 
     _report(eval_postings(file, _tagger(progress=False, trained=not untrained), model, fields), as_json)
 
@@ -207,7 +209,7 @@ def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query langu
                    untrained: UntrainedOpt = False) -> None:
     """This language's ESCO labels and descriptions as queries against an English-only index (and a head
     trained on every other language)."""
-    from .evaluation import eval_esco_xling
+    from ..evaluation import eval_esco_xling
 
     _report(eval_esco_xling(_tagger(progress=False), lang, queries, trained=not untrained), as_json)
 
@@ -216,7 +218,7 @@ def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query langu
 def tune(langs: Annotated[str, typer.Option("--langs", help="Comma-separated dev languages.")] = "en,de,nl,pt,fr,es",
          seed: int = 0) -> None:
     """Choose fusion weights on held-out ESCO labels (never on evaluation sets); prints the ranking."""
-    from .tuning import dev_tasks, grid_search
+    from ..tuning import dev_tasks, grid_search
 
     results = grid_search(dev_tasks(_tagger(progress=False), langs.split(","), seed))
     for mean, weights, scores in results[:10]:

@@ -1,10 +1,20 @@
 import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from escotag import DataError, load_taxonomy
+from conftest import shared_or_skip
+from escotag import ConfigError, DataError, load_taxonomy
+from escotag.esco import EMBEDDED, configured_source, embedded_path, read_snapshot, write_snapshot
+from escotag.esco.snapshot import read_metadata
 from escotag.text import label_variants, normalize
 
 HEADER = ["conceptType", "conceptUri", "iscoGroup", "preferredLabel", "altLabels", "hiddenLabels", "status",
@@ -120,3 +130,93 @@ def test_label_variants_and_normalize():
     assert normalize("  Éléctricien ") == "electricien"
     assert normalize("أحمد مُهَندِس") == normalize("احمد مهندس")
     assert normalize("مكتبة") == normalize("مكتبه")
+
+
+# ---- the packed snapshot ---------------------------------------------------------------------------------------
+def escotag(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "escotag", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def test_pack_round_trip_is_reproducible(export: Path, tmp_path: Path):
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    for out in (first, second):
+        done = escotag("esco", "pack", str(export), "--out", str(out), "--esco-version", "9.9")
+        assert done.returncode == 0, done.stderr
+    assert first.read_bytes() == second.read_bytes()
+    from_csv, packed = load_taxonomy(export), load_taxonomy(first)
+    assert packed.content_hash == from_csv.content_hash and packed.version == "9.9"
+    assert [o.content() for o in packed.occupations] == [o.content() for o in from_csv.occupations]
+    assert packed.get(U1).parent == "http://data.europa.eu/esco/isco/C0110" and packed.get(U1).status == "released"
+    info = json.loads(escotag("esco", "info", str(first), "--json").stdout)
+    assert (info["occupations"], info["isco_groups"], info["esco_version"]) == (2, 1, "9.9")
+    assert info["languages"] == ["en", "ar", "de", "es"] and info["content_hash"] == from_csv.content_hash
+    assert "2011/833/EU" in info["licence"]
+
+
+def test_snapshot_languages_and_corruption(export: Path, tmp_path: Path):
+    path = tmp_path / "esco.parquet"
+    write_snapshot(load_taxonomy(export), path)
+    assert read_snapshot(path, ["de"]).languages == ["en", "de"]
+    table = pq.read_table(path)
+    edited = table.set_column(table.schema.get_field_index("preferred"), "preferred",
+                              pa.array(["changed", *table["preferred"].to_pylist()[1:]]))
+    pq.write_table(edited, path)
+    with pytest.raises(DataError, match="does not match the hash"):
+        load_taxonomy(path)
+    (tmp_path / "other.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        load_taxonomy(tmp_path / "other.parquet")
+
+
+def test_source_resolution(export: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("ESCOTAG_ESCO_DIR", raising=False)
+    assert configured_source() == EMBEDDED
+    embedded = load_taxonomy()
+    assert len(embedded) == 3039 and embedded.languages == ["en", "ar", "de", "es", "fr", "nl", "pt", "uk"]
+    assert embedded.version.startswith("1.2") and embedded.source.startswith(EMBEDDED)
+    monkeypatch.setenv("ESCOTAG_ESCO_DIR", str(export))
+    assert len(load_taxonomy()) == 2
+    monkeypatch.setenv("ESCOTAG_ESCO_DIR", str(export / "nope"))
+    with pytest.raises(ConfigError, match="does not exist; unset it to use the ESCO snapshot shipped"):
+        load_taxonomy()
+
+
+def test_shipped_snapshot_is_packed_from_the_shared_export(tmp_path: Path):
+    source = shared_or_skip("esco")
+    out = tmp_path / "esco.parquet"
+    version = read_metadata(embedded_path())["esco_version"]
+    done = escotag("esco", "pack", str(source), "--out", str(out), "--esco-version", version)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == embedded_path().read_bytes()
+    assert embedded_path().stat().st_size < 15e6
+
+
+# ---- differences between two versions -------------------------------------------------------------------------
+def test_diff_lists_every_kind_of_change(export: Path, tmp_path: Path):
+    newer = tmp_path / "newer"
+    shutil.copytree(export, newer)
+    u3, u4 = "http://data.europa.eu/esco/occupation/3", "http://data.europa.eu/esco/occupation/4"
+    old_rows = [occ(U1, "0110", "officer"), occ(U2, "2512", "software developer"), occ(u3, "7212", "welder")]
+    new_rows = [occ(U1, "0110", "armed forces officer"), occ(U2, "2514", "software developer"),
+                occ(u4, "2166", "graphic designer")]
+    new_rows[0]["status"] = "obsolete"
+    write(export / "occupations_en.csv", old_rows)
+    write(newer / "occupations_en.csv", new_rows)
+    write(newer / "occupations_de.csv", [occ(U1, "0110", "Offizier/Offizierin", "Heeresoffizier"),
+                                         occ(U2, "2512", "Softwareentwickler/Softwareentwicklerin")])
+    packed = tmp_path / "newer.parquet"
+    assert escotag("esco", "pack", str(newer), "--out", str(packed)).returncode == 0
+    done = escotag("esco", "diff", str(export), str(packed), "--json")
+    assert done.returncode == 0, done.stderr
+    got = [(c["kind"], c["uri"], c["lang"], c["old"], c["new"]) for c in json.loads(done.stdout)]
+    assert got == [
+        ("added", u4, "", "", "2166"),
+        ("removed", u3, "", "7212", ""),
+        ("obsolete", U1, "", "released", "obsolete"),
+        ("relabelled", U1, "en", "officer", "armed forces officer"),
+        ("moved", U2, "", "2512", "2514"),
+    ]
+    table = escotag("esco", "diff", str(export), str(packed))
+    assert "relabelled en" in " ".join(table.stdout.split()) and "5 change(s)" in table.stderr
+    assert json.loads(escotag("esco", "diff", str(packed), str(packed), "--json").stdout) == []

@@ -1,0 +1,57 @@
+"""What every encoder is: texts in, L2-normalised float32 vectors out, each distinct text encoded once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+# The USE numpy backend is much slower on one huge batch than on a few hundred texts at a time.
+BATCH_SIZE = 256
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """``name`` is what users type (``--encoder``); ``id`` pins the weights and is part of every cache key."""
+
+    name: str
+    id: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class BatchedEncoder:
+    """Shared batching: each distinct text is encoded once per call, in batches, with an optional progress bar."""
+
+    name = "abstract"
+    id = "abstract"
+    dim = 0
+    batch_size = BATCH_SIZE
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        unique = list(dict.fromkeys(texts))
+        out = np.empty((len(unique), self.dim), dtype=np.float32)
+        bar = tqdm(total=len(unique), desc=f"encoding ({self.name})", unit="text",
+                   disable=None if progress else True, leave=False)
+        for start in range(0, len(unique), self.batch_size):
+            batch = unique[start : start + self.batch_size]
+            out[start : start + len(batch)] = l2_normalize(self._encode_batch(batch))
+            bar.update(len(batch))
+        bar.close()
+        if len(unique) == len(texts):
+            return out
+        where = {text: i for i, text in enumerate(unique)}
+        return out[[where[t] for t in texts]]
