@@ -73,7 +73,7 @@ def test_training_is_reproducible_with_a_seed(tagger, trained_de):
 
 
 def test_manifest_and_escotag_models(models_dir, esco_slice, tmp_path_factory):
-    manifest = json.loads((models_dir / "De" / "manifest.json").read_text())
+    manifest = json.loads((models_dir / "use" / "De" / "manifest.json").read_text())
     assert manifest["languages"] == ["de", "en"] and manifest["seed"] == 3
     assert manifest["config"]["epochs"] >= 1 and manifest["data"]["esco_examples"] > 1000
     assert manifest["dev"]["trained_mrr"] > 0 and "head.npz" in manifest["sha256"]
@@ -142,7 +142,7 @@ def test_corrupt_artifact_falls_back_with_a_warning(models_dir, esco_slice, tmp_
 
     copy = tmp_path / "models"
     shutil.copytree(models_dir, copy)
-    head = copy / "De" / "head.npz"
+    head = copy / "use" / "De" / "head.npz"
     data = bytearray(head.read_bytes())
     data[-100] ^= 0xFF
     head.write_bytes(bytes(data))
@@ -159,11 +159,11 @@ def test_train_missing_keeps_usable_models_and_retrains_broken_ones(models_dir, 
 
     copy = tmp_path / "models"
     shutil.copytree(models_dir, copy)
-    head = copy / "De" / "head.npz"
+    head = copy / "use" / "De" / "head.npz"
     data = bytearray(head.read_bytes())
     data[-100] ^= 0xFF  # De unusable, EnV2 intact
     head.write_bytes(bytes(data))
-    before = (copy / "EnV2" / "head.npz").read_bytes()
+    before = (copy / "use" / "EnV2" / "head.npz").read_bytes()
     env = {**_base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice),
            "ESCOTAG_HOME": str(tmp_path_factory.getbasetemp() / "escotag-home")}
     done = subprocess.run([sys.executable, "-m", "escotag", "train", "-m", "De", "-m", "EnV2", "--missing",
@@ -171,7 +171,7 @@ def test_train_missing_keeps_usable_models_and_retrains_broken_ones(models_dir, 
     assert done.returncode == 0, done.stderr
     assert "already trained, kept: EnV2" in done.stderr
     assert "De: trained on de+en" in done.stderr and "EnV2: trained" not in done.stderr
-    assert (copy / "EnV2" / "head.npz").read_bytes() == before
+    assert (copy / "use" / "EnV2" / "head.npz").read_bytes() == before
     assert Tagger(esco_slice, progress=False, models=copy).trained("De") is not None
 
 
@@ -238,6 +238,6 @@ def test_labelled_postings_train_in_language_only_and_are_refused_at_eval(esco_s
     trained = train(tagger, ["en"], "EnV2", labelled=path, progress=False, dev_queries=100)
     stats = trained.manifest["data"]["labelled"]
     assert (stats["used"], stats["skipped_other_language"], stats["skipped_no_occupation_gold"]) == (1, 1, 1)
-    trained.save(tmp_path / "models" / "EnV2")
+    trained.save(tmp_path / "models" / "use" / "EnV2")
     with pytest.raises(LeakageError, match="trained on 1 of the 3 titles"):
         eval_postings(path, tagger, "EnV2", fields="title")

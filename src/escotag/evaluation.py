@@ -24,8 +24,9 @@ from .errors import DataError
 from .index import Block, ConceptIndex, Views
 from .metrics import gold_ranks, metrics
 from .models import AUTO, BY_LANGUAGE, MODELS, resolve
+from .pipeline import Pipeline, available_models, occupation_description
 from .postings import Posting, read_labelled
-from .tagger import Tagger, occupation_description
+from .tagger import Tagger, fuse
 from .taxonomy import PIVOT, Taxonomy
 from .text import label_variants
 from .trained import TrainedModel
@@ -62,11 +63,11 @@ def _read_tsv(path: Path, columns: int) -> list[list[str]]:
     return rows
 
 
-def _batched_scores(index: ConceptIndex, tagger: Tagger, texts: list[str], batch: int = 512) -> np.ndarray:
+def _batched_scores(index: ConceptIndex, pipeline: Pipeline, texts: list[str], batch: int = 512) -> np.ndarray:
     out = np.empty((len(texts), index.n_concepts), dtype=np.float32)
     for start in range(0, len(texts), batch):
         chunk = texts[start : start + batch]
-        out[start : start + len(chunk)] = index.score(tagger.embed(chunk), chunk)
+        out[start : start + len(chunk)] = index.score(pipeline.embed(chunk), chunk)
     return out
 
 
@@ -91,14 +92,14 @@ def training_languages(query: str, corpus: Sequence[str], available: Sequence[st
     return [lang for lang in available if lang != query]
 
 
-def trained_for(tagger: Tagger, model: str, allowed: Sequence[str], purpose: str) -> TrainedModel:
+def trained_for(pipeline: Pipeline, model: str, allowed: Sequence[str], purpose: str) -> TrainedModel:
     """The model's trained parts when they learned from allowed languages only; else parts trained now on
     exactly the allowed languages. Checked again before use, whatever the source."""
     spec = MODELS.get(resolve(model))
-    own = tagger.trained(spec.name) if spec and spec.name in tagger.available_models() else None
+    own = pipeline.trained(spec.name) if spec and spec.name in available_models(pipeline.taxonomy) else None
     chosen = own if own is not None and set(own.languages) <= set(allowed) else None
     if chosen is None:
-        chosen = for_languages(tagger, allowed, progress=tagger.progress)
+        chosen = for_languages(pipeline, allowed, progress=pipeline.progress)
     chosen.check_languages(allowed, purpose)
     return chosen
 
@@ -161,21 +162,27 @@ def melo_ranking(folder: str | Path, tagger: Tagger, model: str = "auto", traine
                 per_lang[lang][0].extend((j, v) for v in texts.variants())
                 if texts.description:
                     per_lang[lang][1].append((j, occupation_description(texts)))
-    meta = {"dataset": folder.name, "taxonomy": tx.content_hash}
-    blocks = [
-        Block.build(lang, Views.from_pairs(lab), Views.from_pairs(desc), len(concepts), tagger.encoder, meta,
-                    tagger.projection)
-        for lang, (lab, desc) in per_lang.items()
-    ]
-    index = ConceptIndex(blocks, len(concepts), tagger.weights)
-    head = None
-    if trained:
-        head = trained_for(tagger, model, training_languages(query_lang, langs, tx.languages), folder.name)
-        head.check_titles([q[1] for q in queries], folder.name)
-        index = ConceptIndex(blocks, len(concepts), head.weights(tagger.weights), head.concept_scores(concepts, tx))
-    scores = _batched_scores(index, tagger, [q[1] for q in queries])
-    return Ranking(scores, [sorted(gold.get(q[0], ())) for q in queries], f"{model}:{'+'.join(langs)}",
-                   _trained_on(head))
+    meta = {"taxonomy": tx.content_hash, "candidates": "melo"}  # texts are in the key: equal blocks share vectors
+    allowed = training_languages(query_lang, langs, tx.languages)
+    titles = [q[1] for q in queries]
+    scores, heads, weights = [], [], []
+    for pipeline, weight in tagger.members(model):
+        blocks = [
+            Block.build(lang, Views.from_pairs(lab), Views.from_pairs(desc), len(concepts), pipeline.encoder, meta,
+                        pipeline.projection)
+            for lang, (lab, desc) in per_lang.items()
+        ]
+        index = ConceptIndex(blocks, len(concepts), pipeline.weights)
+        if trained:
+            head = trained_for(pipeline, model, allowed, folder.name)
+            head.check_titles(titles, folder.name)
+            heads.append(head)
+            index = ConceptIndex(blocks, len(concepts), head.weights(pipeline.weights),
+                                 head.concept_scores(concepts, tx))
+        scores.append(_batched_scores(index, pipeline, titles))
+        weights.append(weight)
+    return Ranking(fuse(scores, weights), [sorted(gold.get(q[0], ())) for q in queries],
+                   f"{model}:{'+'.join(langs)}", _trained_on(heads))
 
 
 def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: bool = True) -> Result:
@@ -187,8 +194,11 @@ def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: 
                   {"trained_on": ranking.trained_on})
 
 
-def _trained_on(head: TrainedModel | None) -> str:
-    return "+".join(head.languages) if head is not None else "untrained"
+def _trained_on(heads: Sequence[TrainedModel | None]) -> str:
+    """The languages the heads learned from ('untrained' when any pipeline has none)."""
+    if not heads or any(h is None for h in heads):
+        return "untrained"
+    return "+".join(dict.fromkeys(lang for h in heads for lang in h.languages))
 
 
 def posting_hits(taxonomy: Taxonomy, row: dict) -> list[int]:
@@ -210,14 +220,15 @@ def postings_ranking(path: str | Path, tagger: Tagger, model: str = "EnV2", fiel
     rows = read_labelled(path)
     use_description = "description" in fields
     name = tagger.spec(model).name
-    head = tagger.trained(name)
-    if head is not None:
-        head.check_titles([r["title"] for r in rows], Path(path).name)
+    heads = tagger.heads(name)
+    for head in heads:
+        if head is not None:
+            head.check_titles([r["title"] for r in rows], Path(path).name)
     postings = [Posting(r["title"], r.get("description", "") if use_description else "") for r in rows]
     scores = np.concatenate([
         tagger.scores(postings[i : i + batch], name) for i in range(0, len(postings), batch)
     ]) if postings else np.zeros((0, len(tagger.taxonomy)))
-    return Ranking(scores, [posting_hits(tagger.taxonomy, r) for r in rows], name, _trained_on(head))
+    return Ranking(scores, [posting_hits(tagger.taxonomy, r) for r in rows], name, _trained_on(heads))
 
 
 def eval_postings(path: str | Path, tagger: Tagger, model: str = "EnV2", fields: str = "title,description",
@@ -250,18 +261,21 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
         if queries in ("all", "descriptions") and labels.description:
             texts.append(occupation_description(labels))
             gold.append([i])
-    english = tagger.block(PIVOT)
-    index = ConceptIndex([english], len(tx), tagger.weights)
-    head = None
-    if trained:
-        allowed = training_languages(lang, [PIVOT], tx.languages)
-        head = for_languages(tagger, allowed, progress=tagger.progress)  # every language but the query's
-        head.check_languages(allowed, f"esco-xling-{lang}")
-        index = ConceptIndex([english], len(tx), head.weights(tagger.weights), head.head.logits)
-    scores = _batched_scores(index, tagger, texts, batch)
-    ranks = gold_ranks(scores, gold)
+    allowed = training_languages(lang, [PIVOT], tx.languages)
+    scores, heads, weights = [], [], []
+    for pipeline, weight in tagger.members(BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT])):
+        english = pipeline.block(PIVOT)
+        index = ConceptIndex([english], len(tx), pipeline.weights)
+        if trained:
+            head = for_languages(pipeline, allowed, progress=pipeline.progress)  # every language but the query's
+            head.check_languages(allowed, f"esco-xling-{lang}")
+            heads.append(head)
+            index = ConceptIndex([english], len(tx), head.weights(pipeline.weights), head.head.logits)
+        scores.append(_batched_scores(index, pipeline, texts, batch))
+        weights.append(weight)
+    ranks = gold_ranks(fuse(scores, weights), gold)
     mrr, acc = metrics(ranks)
     return Result(f"esco-xling-{lang}", "en-only", len(texts), mrr, acc, time.perf_counter() - started,
-                  {"queries": queries, "trained_on": _trained_on(head)})
+                  {"queries": queries, "trained_on": _trained_on(heads)})
 
 

@@ -28,11 +28,6 @@ DENSE_DEDUP_COSINE = 0.95
 # A concept matched in several languages gains this share of its other languages' scores (ESCO dev split,
 # monolingual tasks de/nl/pt: MRR .7591 at 0, .7627 at 0.2, .7602 at 0.4).
 BLOCK_SUPPORT = 0.2
-# Dense vectors are projected onto this many principal directions of the English ESCO texts' vectors: scoring a
-# title against every label view is the pipeline's largest cost after the encoder. The fewest dimensions that
-# keep the ESCO dev split's mean MRR (11 tasks, titles / postings): .6801 / .7309 at 512, .6798 / .7317 at 256,
-# .6801 / .7317 at 192, .6791 / .7312 at 160, .6764 / .7315 at 128.
-DENSE_DIMS = 192
 
 
 @dataclass(frozen=True)

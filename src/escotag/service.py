@@ -41,8 +41,10 @@ class ApiError(Exception):
 
 
 def _trained_on(tagger, model: str) -> list[str] | None:
-    trained = tagger.trained(model)
-    return list(trained.languages) if trained else None
+    heads = tagger.heads(model)
+    if not heads or any(h is None for h in heads):
+        return None
+    return sorted({lang for h in heads for lang in h.languages})
 
 
 def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -> FastAPI:
@@ -166,7 +168,9 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         tagger = state["tagger"]
         available = set(tagger.available_models()) if tagger else set()
         return [{"name": s.name, "language": s.language, "languages": list(s.languages),
-                 "encoder": tagger.encoder.id if tagger else None,
+                 "encoder": tagger.encoder_description if tagger else None,
+                 "encoders": [{"name": p.encoder.name, "id": p.encoder.id, "space": p.space, "weight": w}
+                              for p, w in tagger.members(s.name)] if tagger and s.name in available else [],
                  "esco": {"source": tagger.taxonomy.source, "version": tagger.taxonomy.version,
                           "languages": tagger.taxonomy.languages, "occupations": len(tagger.taxonomy),
                           "content_hash": tagger.taxonomy.content_hash}

@@ -1,4 +1,4 @@
-"""The Tagger: ranks ESCO occupations for job postings with a named model."""
+"""The Tagger: ranks ESCO occupations for job postings with a named model and an encoder plan."""
 
 from __future__ import annotations
 
@@ -11,19 +11,16 @@ import numpy as np
 
 from . import langid
 from .config import models_dir
-from .encoders import DEFAULT_ENCODER, Encoder, get_encoder
+from .encoders import Encoder, get_encoder
+from .encoders.plan import EncoderPlan, configured_plan
 from .errors import ConfigError
 from .esco import load_taxonomy
-from .index import DENSE_DIMS, Block, ConceptIndex, Projection, Views, Weights, encode_views
+from .index import Weights
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
-from .postings import Posting, as_posting, description_lead
-from .taxonomy import PIVOT, Labels, Taxonomy
-from .text import lead
+from .pipeline import Pipeline, available_models, encoder_folder, model_spec
+from .postings import Posting, as_posting
+from .taxonomy import Taxonomy
 from .trained import TrainedModel
-
-# Occupation descriptions are indexed by their lead: the first sentence or two define the occupation.
-OCC_DESCRIPTION_CHARS = 300
-INDEX_CONFIG = {"occupation_description_chars": OCC_DESCRIPTION_CHARS, "label_variants": "v1"}
 
 
 @dataclass(frozen=True)
@@ -45,32 +42,30 @@ def detect_language(posting: Posting) -> str:
     return posting.language or langid.detect(posting.title + " " + posting.description[:200])
 
 
-def occupation_description(labels: Labels) -> str:
-    """The part of a concept's description that is indexed."""
-    return lead(labels.description, OCC_DESCRIPTION_CHARS)
+def standardise(scores: np.ndarray) -> np.ndarray:
+    """Each row's scores as z-scores over its candidates, so pipelines on different scales can be added."""
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    return (scores - mean) / np.maximum(std, 1e-9)
 
 
-def taxonomy_views(taxonomy: Taxonomy, lang: str) -> tuple[Views, Views]:
-    """Label views (every label and gendered variant) and description-lead views of one language."""
-    labels, descriptions = [], []
-    for i, occ in enumerate(taxonomy.occupations):
-        texts = occ.labels.get(lang)
-        if texts is None:
-            continue
-        labels += [(i, v) for v in texts.variants()]
-        if texts.description:
-            descriptions.append((i, occupation_description(texts)))
-    return Views.from_pairs(labels), Views.from_pairs(descriptions)
+def fuse(scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """A weighted sum of standardised score matrices; a single pipeline's scores are returned as they are."""
+    if len(scores) == 1:
+        return scores[0]
+    return sum(w * standardise(s) for s, w in zip(scores, weights, strict=True)).astype(np.float32)
 
 
 class Tagger:
-    """Tags postings with ESCO occupations. Models load on first use and share one encoder and language blocks.
+    """Tags postings with ESCO occupations. Models load on first use and share encoders and language blocks.
 
-    Texts are encoded, then projected onto ``dense_dims`` principal directions of the English ESCO vectors
-    (``embed``); every channel and trained head works in that space.
+    ``encoder`` is an encoder plan (``fast``, ``accurate``, ``use``, ``e5``, ``use+e5``, …; default
+    ESCOTAG_ENCODER, else ``fast``) or an Encoder object. Each encoder the plan names runs its own
+    Pipeline; a model's score is the weighted sum of its pipelines' standardised scores.
 
-    A model trained with ``escotag train`` (found in ``models``, default ESCOTAG_MODELS or ESCOTAG_HOME/models)
-    adds its classifier head and calibrated confidences; ``trained=False`` ignores trained models.
+    A model trained with ``escotag train`` (found in ``models``, default ESCOTAG_MODELS or ESCOTAG_HOME/models,
+    one sub-folder per encoder) adds its classifier head and calibrated confidences; ``trained=False`` ignores
+    trained models.
 
     >>> tagger = Tagger()
     >>> tagger.tag(["Softwareentwickler"], model="auto", topk=3)[0][0].label
@@ -79,112 +74,107 @@ class Tagger:
     def __init__(
         self,
         taxonomy: Taxonomy | str | Path | None = None,
-        encoder: Encoder | str = DEFAULT_ENCODER,
+        encoder: Encoder | str | None = None,
         weights: Weights | None = None,
         progress: bool = True,
         models: str | Path | None = None,
         trained: bool = True,
-        dense_dims: int = DENSE_DIMS,
+        dense_dims: int | None = None,
     ) -> None:
         if not isinstance(taxonomy, Taxonomy):
             taxonomy = load_taxonomy(taxonomy)
         self.taxonomy = taxonomy
-        self.encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder
-        self.weights = weights or Weights()
         self.progress = progress
         self.models_dir = Path(models) if models is not None else models_dir()
-        self.use_trained = trained
-        self.dense_dims = min(dense_dims, self.encoder.dim)
-        self._projection: Projection | None = None
-        self._trained: dict[str, TrainedModel | None] = {}
-        self._blocks: dict[str, Block] = {}
-        self._indices: dict[str, ConceptIndex] = {}
+        if isinstance(encoder, str) or encoder is None:
+            self.plan = configured_plan(encoder)
+            encoders = {name: get_encoder(name) for name in self.plan.encoders}
+        else:
+            self.plan = EncoderPlan.parse(encoder.name)
+            encoders = {encoder.name: encoder}
+        # keyed by the names the plan uses
+        self.pipelines = {
+            name: Pipeline(taxonomy, e, weights, progress, self.models_dir / encoder_folder(e), trained, dense_dims)
+            for name, e in encoders.items()
+        }
         self._lock = threading.RLock()
         self._descriptions: dict[str, list[tuple[str, str, str, str, str]]] = {}
 
-    # ---- models -------------------------------------------------------------------------------
-    def available_models(self) -> list[str]:
-        """Models whose language has ESCO data in this taxonomy."""
-        have = set(self.taxonomy.languages)
-        return [name for name, spec in MODELS.items() if set(spec.languages) <= have]
+    # ---- encoders ------------------------------------------------------------------------------
+    @property
+    def pipeline(self) -> Pipeline:
+        """The one pipeline of a single-encoder tagger (ConfigError for an ensemble: use members())."""
+        if len(self.pipelines) != 1:
+            raise ConfigError(f"encoder plan {self.plan.name!r} has {len(self.pipelines)} encoders; "
+                              "this needs a single one")
+        return next(iter(self.pipelines.values()))
 
-    def spec(self, model: str) -> ModelSpec:
-        name = resolve(model)
-        available = ", ".join(self.available_models())
-        if name == AUTO:
-            raise ConfigError(f"'auto' routes each posting to a model; name one of {available} here")
-        if name not in self.available_models():
-            raise ConfigError(f"model {name!r} has no ESCO data here; available: {available}")
-        return MODELS[name]
+    def members(self, model: str) -> list[tuple[Pipeline, float]]:
+        """The pipelines (and their weights) that score this model's postings."""
+        spec = self.spec(model)
+        return [(self.pipelines[name], w) for name, w in self.plan.members(spec.language)]
 
-    # ---- vector space -------------------------------------------------------------------------
+    @property
+    def encoder_description(self) -> str:
+        """The plan spelled out, with each encoder's id (cache keys, manifests, /v1/models)."""
+        ids = ", ".join(p.encoder.id for p in self.pipelines.values())
+        return f"{self.plan.name} ({self.plan.describe()}: {ids})" if self.plan.name != self.plan.describe() \
+            else f"{self.plan.name} ({ids})"
+
+    # Single-encoder taggers expose their pipeline's parts (training, tuning and tests use them).
+    @property
+    def encoder(self) -> Encoder:
+        return self.pipeline.encoder
+
+    @property
+    def weights(self) -> Weights:
+        return self.pipeline.weights
+
     @property
     def space(self) -> str:
-        """The vector space's id (encoder and projection): trained heads only fit the space they learned in."""
-        return self.encoder.id if self.dense_dims >= self.encoder.dim else f"{self.encoder.id}+pca{self.dense_dims}"
+        return self.pipeline.space
 
     @property
-    def projection(self) -> Projection | None:
-        """The projection fitted on this taxonomy's English label and description vectors (None: full vectors)."""
-        with self._lock:
-            if self._projection is None and self.dense_dims < self.encoder.dim:
-                views = taxonomy_views(self.taxonomy, PIVOT)
-                vectors = [encode_views(v, self.encoder, self._index_meta, PIVOT, kind)
-                           for v, kind in zip(views, ("labels", "descriptions"), strict=True)]
-                self._projection = Projection.fit(np.concatenate(vectors), self.dense_dims)
-            return self._projection
+    def dense_dims(self) -> int:
+        return self.pipeline.dense_dims
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of texts in the tagger's space (encoded, projected, unit length)."""
-        vectors = self.encoder.encode(texts)
-        projection = self.projection
-        return projection(vectors) if projection is not None else vectors
+        return self.pipeline.embed(texts)
 
-    @property
-    def _index_meta(self) -> dict:
-        return {"taxonomy": self.taxonomy.content_hash, "config": INDEX_CONFIG}
+    def block(self, lang: str):
+        return self.pipeline.block(lang)
 
-    def block(self, lang: str) -> Block:
-        """The shared index block of one ESCO language (built and cached on first use)."""
-        with self._lock:
-            if lang not in self._blocks:
-                labels, descriptions = taxonomy_views(self.taxonomy, lang)
-                self._blocks[lang] = Block.build(lang, labels, descriptions, len(self.taxonomy), self.encoder,
-                                                 self._index_meta, self.projection)
-            return self._blocks[lang]
+    # ---- models --------------------------------------------------------------------------------
+    def available_models(self) -> list[str]:
+        """Models whose language has ESCO data in this taxonomy."""
+        return available_models(self.taxonomy)
+
+    def spec(self, model: str) -> ModelSpec:
+        return model_spec(self.taxonomy, model)
 
     def trained(self, model: str) -> TrainedModel | None:
-        """The model's trained parts when escotag train has saved usable ones, else None (untrained)."""
-        spec = self.spec(model)
-        if not (self.use_trained and spec.trainable):
-            return None
-        with self._lock:
-            if spec.name not in self._trained:
-                self._trained[spec.name] = TrainedModel.load(self.models_dir / spec.name, self.taxonomy,
-                                                             self.space)
-            return self._trained[spec.name]
+        """The model's trained parts (single-encoder taggers; ensembles: ``heads``)."""
+        return self.pipeline.trained(model)
+
+    def heads(self, model: str) -> list[TrainedModel | None]:
+        """Each member pipeline's trained parts for this model (None where untrained)."""
+        return [p.trained(model) for p, _ in self.members(model)]
+
+    def is_trained(self, model: str) -> bool:
+        """Every pipeline of this model has its trained head (so its predictions carry confidences)."""
+        return all(h is not None for h in self.heads(model))
 
     def require_calibrated(self, models: Iterable[str]) -> None:
         """ConfigError unless every one of these models is trained (min_confidence needs its confidences)."""
-        untrained = sorted({name for name in models if self.trained(name) is None})
+        untrained = sorted({name for name in models if not self.is_trained(name)})
         if untrained:
             raise ConfigError(f"min_confidence needs calibrated confidences, and {', '.join(untrained)} "
                               "is not trained: run escotag train (En is never trained; use EnV2)")
 
-    def index(self, model: str) -> ConceptIndex:
-        """The loaded index of a model (built and cached on first use), with its head when trained."""
-        spec = self.spec(model)
-        with self._lock:
-            if spec.name not in self._indices:
-                blocks = [self.block(lang) for lang in spec.languages]
-                trained = self.trained(spec.name)
-                if trained is None:
-                    index = ConceptIndex(blocks, len(self.taxonomy), self.weights)
-                else:
-                    index = ConceptIndex(blocks, len(self.taxonomy), trained.weights(self.weights),
-                                         trained.head.logits)
-                self._indices[spec.name] = index
-            return self._indices[spec.name]
+    def index(self, model: str) -> None:
+        """Load (building where needed) one model in every pipeline it uses."""
+        for pipeline, _ in self.members(model):
+            pipeline.index(model)
 
     def load(self, models: Iterable[str] | None = None) -> None:
         """Load (building where needed) these models, by default all available ones."""
@@ -227,9 +217,7 @@ class Tagger:
             self.require_calibrated(routed)
         for name in dict.fromkeys(routed):
             rows = [i for i, r in enumerate(routed) if r == name]
-            scores, has_description = self._scores([postings[i] for i in rows], name)
-            trained = self.trained(name)
-            probs = trained.calibration.probabilities(scores, has_description) if trained else None
+            scores, probs = self.scores_and_probabilities([postings[i] for i in rows], name)
             top = self._top(scores, probs, name, topk, min_score, min_confidence)
             for row, preds in zip(rows, top, strict=True):
                 out[row] = (preds, name)
@@ -237,26 +225,28 @@ class Tagger:
 
     def scores(self, postings: Sequence[Posting], model: str) -> np.ndarray:
         """Fused scores (n_postings, n_occupations) of one model."""
-        return self._scores(postings, model)[0]
+        return self.scores_and_probabilities(postings, model)[0]
 
-    def _scores(self, postings: Sequence[Posting], model: str) -> tuple[np.ndarray, np.ndarray]:
-        index = self.index(model)
-        titles = [p.title for p in postings]
-        leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
-        has_description = np.array([bool(d) for d in leads])
-        vectors = self.embed(titles + [d for d in leads if d])
-        description_vectors = np.zeros_like(vectors[: len(titles)])
-        description_vectors[has_description] = vectors[len(titles):]
-        return index.score(vectors[: len(titles)], titles, description_vectors, has_description), has_description
+    def scores_and_probabilities(self, postings: Sequence[Posting], model: str
+                                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fused scores of one model over its pipelines, and calibrated probabilities when every pipeline is
+        trained (their weighted mean)."""
+        outputs = [(pipeline.scores(postings, model), w) for pipeline, w in self.members(model)]
+        scores = fuse([s for (s, _), _ in outputs], [w for _, w in outputs])
+        if any(p is None for (_, p), _ in outputs):
+            return scores, None
+        probs = outputs[0][0][1] if len(outputs) == 1 else sum(w * p for (_, p), w in outputs)
+        return scores, probs
 
     def _described(self, lang: str) -> list[tuple[str, str, str, str, str]]:
         """Per occupation, the fields of its Prediction other than score and confidence."""
-        if lang not in self._descriptions:
-            self._descriptions[lang] = [
-                (o.uri, o.label(lang), o.label("en"), o.isco_code, self.taxonomy.isco_label(o.isco_code))
-                for o in self.taxonomy.occupations
-            ]
-        return self._descriptions[lang]
+        with self._lock:
+            if lang not in self._descriptions:
+                self._descriptions[lang] = [
+                    (o.uri, o.label(lang), o.label("en"), o.isco_code, self.taxonomy.isco_label(o.isco_code))
+                    for o in self.taxonomy.occupations
+                ]
+            return self._descriptions[lang]
 
     def _top(self, scores: np.ndarray, probs: np.ndarray | None, model: str, topk: int, min_score: float | None,
              min_confidence: float | None) -> list[list[Prediction]]:

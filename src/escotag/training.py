@@ -27,8 +27,9 @@ from .config import home_dir, models_dir
 from .errors import ConfigError
 from .head import Head, HeadConfig, fit_head, log_softmax
 from .metrics import expected_calibration_error, gold_ranks, metrics
+from .pipeline import Pipeline, encoder_folder
 from .postings import Posting, read_labelled
-from .tagger import Tagger, detect_language
+from .tagger import detect_language
 from .trained import Calibration, TrainedModel, title_hash
 from .tuning import DevTask, dev_tasks, fused
 
@@ -36,12 +37,12 @@ DEV_QUERIES = 600  # held-out labels per training language
 HEAD_WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 
-def esco_examples(tagger: Tagger, languages: Sequence[str], dropped: set[tuple[int, str]]
+def esco_examples(pipeline: Pipeline, languages: Sequence[str], dropped: set[tuple[int, str]]
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Every indexed label view and description lead of these languages, minus the dev split's labels."""
     xs, ys = [], []
     for lang in languages:
-        block = tagger.block(lang)
+        block = pipeline.block(lang)
         for channel in (block.labels, block.descriptions):
             keep = channel.views.keeping(dropped)
             xs.append(channel.vectors[keep])
@@ -49,11 +50,11 @@ def esco_examples(tagger: Tagger, languages: Sequence[str], dropped: set[tuple[i
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def labelled_examples(tagger: Tagger, path: str | Path, languages: Sequence[str]
+def labelled_examples(pipeline: Pipeline, path: str | Path, languages: Sequence[str]
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Titles of labelled postings whose language is one of languages and whose gold is an occupation."""
     rows = read_labelled(path)
-    tx = tagger.taxonomy
+    tx = pipeline.taxonomy
     titles, gold, skipped_language, skipped_gold = [], [], 0, 0
     for row in rows:
         title = (row.get("title") or "").strip()
@@ -68,7 +69,7 @@ def labelled_examples(tagger: Tagger, path: str | Path, languages: Sequence[str]
         gold.append(tx.position[uri])
     stats = {"file": Path(path).name, "sha256": file_sha(Path(path)), "rows": len(rows), "used": len(titles),
              "skipped_other_language": skipped_language, "skipped_no_occupation_gold": skipped_gold}
-    vectors = tagger.embed(titles) if titles else np.zeros((0, tagger.dense_dims), np.float32)
+    vectors = pipeline.embed(titles) if titles else np.zeros((0, pipeline.dense_dims), np.float32)
     hashes = np.array([title_hash(t) for t in titles], dtype=np.uint64)
     return vectors, np.array(gold, dtype=np.int64), hashes, stats
 
@@ -92,10 +93,10 @@ def _mean_mrr(scores: list[np.ndarray], tasks: list[DevTask], rows: list[np.ndar
                           for s, t, r in zip(scores, tasks, rows, strict=True)]))
 
 
-def fit_fusion(tasks: list[DevTask], head: Head, tagger: Tagger) -> tuple[dict[str, float], Calibration, dict]:
+def fit_fusion(tasks: list[DevTask], head: Head, pipeline: Pipeline) -> tuple[dict[str, float], Calibration, dict]:
     """The head's weights (best mean MRR on the fit halves: titles alone, then pseudo-postings), temperatures
     (least NLL on the fit halves) and the check halves' untrained vs. trained metrics."""
-    weights = tagger.weights
+    weights = pipeline.weights
     base = [fused(t, weights) for t in tasks]
     postings = [fused(t, weights, posting=True) for t in tasks]
     h_title = [head.logits(t.vectors) for t in tasks]
@@ -145,29 +146,29 @@ def fit_fusion(tasks: list[DevTask], head: Head, tagger: Tagger) -> tuple[dict[s
     return fusion, calibration, report
 
 
-def train(tagger: Tagger, languages: Sequence[str], name: str, seed: int = 0, labelled: str | Path | None = None,
+def train(pipeline: Pipeline, languages: Sequence[str], name: str, seed: int = 0, labelled: str | Path | None = None,
           config: HeadConfig | None = None, progress: bool = True, dev_queries: int = DEV_QUERIES) -> TrainedModel:
     """Train a head on ESCO texts in exactly these languages (and labelled titles in them)."""
     started = time.perf_counter()
     config = config or HeadConfig()
     languages = tuple(dict.fromkeys(languages))
-    missing = sorted(set(languages) - set(tagger.taxonomy.languages))
+    missing = sorted(set(languages) - set(pipeline.taxonomy.languages))
     if missing:
         raise ConfigError(f"no ESCO texts in {', '.join(missing)} to train on")
-    tasks = dev_tasks(tagger, list(languages), seed, dev_queries)
+    tasks = dev_tasks(pipeline, list(languages), seed, dev_queries)
     if not tasks:
         raise ConfigError(f"no alternative labels in {', '.join(languages)} to hold out for the dev split")
     dropped = set().union(*(t.dropped for t in tasks))
-    x, y = esco_examples(tagger, languages, dropped)
+    x, y = esco_examples(pipeline, languages, dropped)
     hashes, labelled_stats = np.zeros(0, dtype=np.uint64), None
     if labelled is not None:
-        lx, ly, hashes, labelled_stats = labelled_examples(tagger, labelled, languages)
+        lx, ly, hashes, labelled_stats = labelled_examples(pipeline, labelled, languages)
         x, y = np.concatenate([x, lx]), np.concatenate([y, ly])
-    head = fit_head(x, y, len(tagger.taxonomy), config, seed, progress)
-    fusion, calibration, dev = fit_fusion(tasks, head, tagger)
+    head = fit_head(x, y, len(pipeline.taxonomy), config, seed, progress)
+    fusion, calibration, dev = fit_fusion(tasks, head, pipeline)
     manifest = {
-        "taxonomy": tagger.taxonomy.content_hash, "esco_source": str(tagger.taxonomy.source),
-        "encoder": tagger.space, "occupations": len(tagger.taxonomy), "seed": seed, "config": config.to_dict(),
+        "taxonomy": pipeline.taxonomy.content_hash, "esco_source": str(pipeline.taxonomy.source),
+        "encoder": pipeline.space, "occupations": len(pipeline.taxonomy), "seed": seed, "config": config.to_dict(),
         "data": {"esco_examples": int(len(x) - len(hashes)), "labelled": labelled_stats,
                  "dev_split": f"{dev_queries} held-out alternative labels per language (seed {seed})"},
         "dev": dev, "seconds": round(time.perf_counter() - started, 1),
@@ -176,26 +177,27 @@ def train(tagger: Tagger, languages: Sequence[str], name: str, seed: int = 0, la
     return TrainedModel(name, languages, head, fusion, calibration, manifest, hashes)
 
 
-def train_model(tagger: Tagger, model: str, out: str | Path | None = None, seed: int = 0,
+def train_model(pipeline: Pipeline, model: str, out: str | Path | None = None, seed: int = 0,
                 labelled: str | Path | None = None, progress: bool = True) -> tuple[TrainedModel, Path]:
-    """Train a named model on its own languages and save it under out (default: the models folder)."""
-    spec = tagger.spec(model)
+    """Train a named model on its own languages and save it under out (default: the models folder), in the
+    encoder's sub-folder."""
+    spec = pipeline.spec(model)
     if not spec.trainable:
         raise ConfigError(f"{spec.name} is the plain-similarity model and has nothing to train")
-    trained = train(tagger, spec.languages, spec.name, seed, labelled, progress=progress)
-    return trained, trained.save(Path(out or models_dir()) / spec.name)
+    trained = train(pipeline, spec.languages, spec.name, seed, labelled, progress=progress)
+    return trained, trained.save(Path(out or models_dir()) / encoder_folder(pipeline.encoder) / spec.name)
 
 
-def for_languages(tagger: Tagger, languages: Sequence[str], seed: int = 0, progress: bool = True) -> TrainedModel:
+def for_languages(pipeline: Pipeline, languages: Sequence[str], seed: int = 0, progress: bool = True) -> TrainedModel:
     """A head trained on exactly these languages, for evaluation (cached under ESCOTAG_HOME/heads)."""
     languages = tuple(sorted(set(languages)))
-    key = hashlib.sha256(json.dumps([tagger.taxonomy.content_hash, tagger.space, languages, seed,
+    key = hashlib.sha256(json.dumps([pipeline.taxonomy.content_hash, pipeline.space, languages, seed,
                                      HeadConfig().to_dict(), DEV_QUERIES]).encode()).hexdigest()[:20]
     folder = home_dir() / "heads" / key
-    cached = TrainedModel.load(folder, tagger.taxonomy, tagger.space)
+    cached = TrainedModel.load(folder, pipeline.taxonomy, pipeline.space)
     if cached is not None and cached.languages == languages:
         return cached
-    trained = train(tagger, languages, "+".join(languages), seed, progress=progress)
+    trained = train(pipeline, languages, "+".join(languages), seed, progress=progress)
     with contextlib.suppress(OSError):  # an unwritable cache only costs the retraining
         trained.save(folder)
     return trained

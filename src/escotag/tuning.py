@@ -15,8 +15,8 @@ import numpy as np
 
 from .index import ConceptIndex, Views, Weights
 from .metrics import gold_ranks, metrics
+from .pipeline import OCC_DESCRIPTION_CHARS, Pipeline
 from .postings import description_lead
-from .tagger import OCC_DESCRIPTION_CHARS, Tagger
 from .taxonomy import PIVOT
 from .text import normalize, split_lead
 
@@ -34,10 +34,10 @@ class DevTask:
     dropped: set[tuple[int, str]]  # (occupation, label) pairs kept out of the index (and out of training)
 
 
-def _holdout(tagger: Tagger, lang: str, rng: random.Random, max_queries: int) -> tuple[list[tuple[int, str]], set]:
+def _holdout(pipeline: Pipeline, lang: str, rng: random.Random, max_queries: int) -> tuple[list[tuple[int, str]], set]:
     """One alternative label per occupation (up to max_queries), and the (occupation, label) pairs to drop."""
     queries, dropped = [], set()
-    occupations = list(enumerate(tagger.taxonomy.occupations))
+    occupations = list(enumerate(pipeline.taxonomy.occupations))
     rng.shuffle(occupations)
     for i, occ in occupations:
         labels = occ.labels.get(lang)
@@ -55,29 +55,29 @@ def _holdout(tagger: Tagger, lang: str, rng: random.Random, max_queries: int) ->
     return queries, dropped
 
 
-def dev_tasks(tagger: Tagger, langs: list[str], seed: int = 0, max_queries: int = 800) -> list[DevTask]:
+def dev_tasks(pipeline: Pipeline, langs: list[str], seed: int = 0, max_queries: int = 800) -> list[DevTask]:
     """Monolingual tasks (query and index in lang + English) and cross-lingual ones (index English only)."""
-    tx = tagger.taxonomy
+    tx = pipeline.taxonomy
     tasks = []
     for lang in langs:
         # each language's split depends on the seed and the language only, whatever else is in langs
-        queries, dropped = _holdout(tagger, lang, random.Random(f"{seed}:{lang}"), max_queries)
+        queries, dropped = _holdout(pipeline, lang, random.Random(f"{seed}:{lang}"), max_queries)
         if not queries:
             continue  # no alternative labels to hold out (ESCO has almost none in some languages, e.g. uk)
-        blocks = [tagger.block(block_lang).without(dropped) for block_lang in dict.fromkeys([lang, PIVOT])]
+        blocks = [pipeline.block(block_lang).without(dropped) for block_lang in dict.fromkeys([lang, PIVOT])]
         titles = [q for _, q in queries]
         gold = [[i] for i, _ in queries]
-        vectors = tagger.embed(titles)
+        vectors = pipeline.embed(titles)
         settings = [(f"{lang}-mono", blocks)]
         if lang != PIVOT:
-            settings.append((f"{lang}-xling", [tagger.block(PIVOT)]))
+            settings.append((f"{lang}-xling", [pipeline.block(PIVOT)]))
         posting_texts = []
         for i, q in queries:
             _, rest = split_lead(tx.occupations[i].labels[lang].description, OCC_DESCRIPTION_CHARS)
             posting_texts.append(description_lead(rest, q))
-        dvecs = tagger.embed([t or q for t, q in zip(posting_texts, titles, strict=True)])
+        dvecs = pipeline.embed([t or q for t, q in zip(posting_texts, titles, strict=True)])
         for name, bl in settings:
-            index = ConceptIndex(bl, len(tx), tagger.weights)
+            index = ConceptIndex(bl, len(tx), pipeline.weights)
             tasks.append(DevTask(name, index.channels(vectors, titles), index.posting(dvecs), gold, vectors, dvecs,
                                  dropped))
     return tasks

@@ -27,10 +27,16 @@ MinConfidenceOpt = Annotated[float | None, typer.Option(
     help="Drop predictions below this calibrated confidence (trained models); none left = route to a person.")]
 
 
-def _tagger(progress: bool = True, trained: bool = True):
+EncoderOpt = Annotated[str | None, typer.Option(
+    "--encoder", "-e", envvar="ESCOTAG_ENCODER", show_envvar=True,
+    help="Encoder plan: fast (default), accurate, use, e5, mpnet, st:<path or hub id>, or an ensemble such as "
+         "use+e5 or 'en=use*0.4+mpnet*0.6;*=use+e5' (README: Encoders).")]
+
+
+def _tagger(progress: bool = True, trained: bool = True, encoder: str | None = None):
     from ..tagger import Tagger
 
-    return Tagger(progress=progress, trained=trained)
+    return Tagger(progress=progress, trained=trained, encoder=encoder)
 
 
 def _fail(message: str) -> None:
@@ -53,13 +59,14 @@ def tag(
     id_col: Annotated[str, typer.Option(help="Input column holding the row id.")] = "id",
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows tagged per batch.")] = 256,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad row instead of skipping it.")] = False,
+    encoder: EncoderOpt = None,
 ) -> None:
     """Tag one title, or every row of --input into --output."""
     if input is None:
         if not title:
             _fail("give a TITLE, or --input FILE --output FILE")
-        preds, used = _tagger().tag_with_models([{"title": title, "description": description}], model, topk,
-                                                min_confidence=min_confidence)[0]
+        preds, used = _tagger(encoder=encoder).tag_with_models(
+            [{"title": title, "description": description}], model, topk, min_confidence=min_confidence)[0]
         if as_json:
             typer.echo(json.dumps({"model": used, "predictions": [p.to_dict() for p in preds]}, ensure_ascii=False))
             return
@@ -71,15 +78,16 @@ def tag(
         return
     if output is None:
         _fail("--input needs --output")
-    _tag_file(input, output, model, topk, title_col, description_col, id_col, batch_size, strict, min_confidence)
+    _tag_file(_tagger(encoder=encoder), input, output, model, topk, title_col, description_col, id_col, batch_size,
+              strict, min_confidence)
 
 
-def _tag_file(src: Path, dst: Path, model: str, topk: int, title_col: str, description_col: str, id_col: str,
+def _tag_file(tagger, src: Path, dst: Path, model: str, topk: int, title_col: str, description_col: str, id_col: str,
               batch_size: int, strict: bool, min_confidence: float | None) -> None:
     from ..filetagging import Columns, tag_file
 
     summary = tag_file(
-        _tagger(), src, dst, model, topk, Columns(title_col, description_col, id_col), batch_size, strict,
+        tagger, src, dst, model, topk, Columns(title_col, description_col, id_col), batch_size, strict,
         min_confidence=min_confidence,
         on_skip=lambda n, problem: typer.echo(f"escotag: row {n}: {problem}; skipped", err=True),
     )
@@ -87,44 +95,48 @@ def _tag_file(src: Path, dst: Path, model: str, topk: int, title_col: str, descr
 
 
 @app.command()
-def models(as_json: JsonOpt = False) -> None:
-    """List the models, their languages and whether they are trained (escotag train)."""
+def models(as_json: JsonOpt = False, encoder: EncoderOpt = None) -> None:
+    """List the models, their languages and whether they are trained (escotag train), for an encoder plan."""
     from ..models import MODELS
 
-    tagger = _tagger(progress=False)
+    tagger = _tagger(progress=False, encoder=encoder)
     available = set(tagger.available_models())
     rows = []
     for s in MODELS.values():
-        trained = tagger.trained(s.name) if s.name in available else None
-        dev = trained.manifest.get("dev", {}) if trained else {}
+        heads = tagger.heads(s.name) if s.name in available else []
+        trained = bool(heads) and all(h is not None for h in heads)
         rows.append({"name": s.name, "language": s.language, "indexes": list(s.languages), "summary": s.summary,
-                     "available": s.name in available, "trained": trained is not None,
-                     "trained_on": list(trained.languages) if trained else None,
-                     "dev_mrr": {"untrained": dev.get("untrained_mrr"), "trained": dev.get("trained_mrr")}
+                     "available": s.name in available, "encoder": tagger.encoder_description, "trained": trained,
+                     "trained_on": sorted({lang for h in heads for lang in h.languages}) if trained else None,
+                     "dev_mrr": [{"untrained": h.manifest["dev"].get("untrained_mrr"),
+                                  "trained": h.manifest["dev"].get("trained_mrr")} for h in heads]
                      if trained else None})
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
-    typer.echo(f"auto   routes each posting to its language's model   (trained models: {tagger.models_dir})")
+    typer.echo(f"encoder {tagger.encoder_description}\n"
+               f"auto   routes each posting to its language's model   (trained models: {tagger.models_dir})")
     for r in rows:
         if not r["available"]:
             state = "no ESCO data for this language"
         elif r["trained"]:
-            state = (f"trained on {'+'.join(r['trained_on'])}, dev MRR {r['dev_mrr']['untrained']} -> "
-                     f"{r['dev_mrr']['trained']}")
+            dev = ", ".join(f"{d['untrained']} -> {d['trained']}" for d in r["dev_mrr"])
+            state = f"trained on {'+'.join(r['trained_on'])}, dev MRR {dev}"
         else:
             state = "untrained"
         typer.echo(f"{r['name']:<6} {'+'.join(r['indexes']):<6} {state:<45} {r['summary']}")
 
 
 @app.command()
-def build(model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model(s); default all.")] = None,
-          ) -> None:
+def build(
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model(s); default all.")] = None,
+    encoder: EncoderOpt = None,
+) -> None:
     """Build (or verify) the cached indices of the models."""
     import time
 
     started = time.perf_counter()
-    tagger = _tagger()
+    tagger = _tagger(encoder=encoder)
     tagger.load(model or None)
     typer.echo(f"escotag: indices ready in {time.perf_counter() - started:.1f}s", err=True)
 
@@ -151,43 +163,51 @@ def train(
     missing: Annotated[bool, typer.Option(
         "--missing", help="Only models without a usable trained folder (same ESCO and vector space); keep the rest.")
     ] = False,
+    encoder: EncoderOpt = None,
 ) -> None:
-    """Train the learned parts of models (classifier head, fused weight, calibration) from ESCO."""
+    """Train the learned parts of models (classifier head, fused weight, calibration) from ESCO, for every
+    encoder of the plan."""
     import time
 
     from ..config import models_dir
     from ..models import MODELS
+    from ..pipeline import encoder_folder
     from ..trained import TrainedModel
     from ..training import train_model
 
     if bool(model) == all_models:
         _fail("give --model M (repeatable) or --all")
-    tagger = _tagger(trained=False)
+    tagger = _tagger(trained=False, encoder=encoder)
     names = [n for n in tagger.available_models() if MODELS[n].trainable] if all_models else model or []
-    if missing:
-        folder = Path(out) if out is not None else models_dir()
-        kept = [n for n in names if TrainedModel.load(folder / n, tagger.taxonomy, tagger.space) is not None]
-        if kept:
-            typer.echo(f"escotag: already trained, kept: {', '.join(kept)}", err=True)
-        names = [n for n in names if n not in kept]
     started = time.perf_counter()
-    for name in names:
-        trained, folder = train_model(tagger, name, out, seed, labelled)
-        dev = trained.manifest["dev"]
-        typer.echo(f"escotag: {trained.name}: trained on {'+'.join(trained.languages)} in "
-                   f"{trained.manifest['seconds']}s; dev MRR {dev['untrained_mrr']} -> {dev['trained_mrr']}, "
-                   f"head weights {trained.fusion}, ECE {dev['ece_titles']}; saved to {folder}", err=True)
-    typer.echo(f"escotag: trained {len(names)} model(s) in {time.perf_counter() - started:.0f}s", err=True)
+    count = 0
+    for pipeline in tagger.pipelines.values():
+        todo = [n for n in names if pipeline in (p for p, _ in tagger.members(n))]
+        if missing:
+            folder = (Path(out) if out is not None else models_dir()) / encoder_folder(pipeline.encoder)
+            kept = [n for n in todo if TrainedModel.load(folder / n, tagger.taxonomy, pipeline.space) is not None]
+            if kept:
+                typer.echo(f"escotag: already trained, kept: {', '.join(kept)} ({pipeline.encoder.name})", err=True)
+            todo = [n for n in todo if n not in kept]
+        for name in todo:
+            trained, folder = train_model(pipeline, name, out, seed, labelled)
+            dev = trained.manifest["dev"]
+            count += 1
+            typer.echo(f"escotag: {trained.name}: trained on {'+'.join(trained.languages)} with encoder "
+                       f"{pipeline.encoder.name} in {trained.manifest['seconds']}s; dev MRR "
+                       f"{dev['untrained_mrr']} -> {dev['trained_mrr']}, head weights {trained.fusion}, "
+                       f"ECE {dev['ece_titles']}; saved to {folder}", err=True)
+    typer.echo(f"escotag: trained {count} model(s) in {time.perf_counter() - started:.0f}s", err=True)
 
 
 @eval_app.command("melo")
 def eval_melo_cmd(folder: Path, model: ModelOpt = "auto", as_json: JsonOpt = False,
-                  untrained: UntrainedOpt = False) -> None:
+                  untrained: UntrainedOpt = False, encoder: EncoderOpt = None) -> None:
     """MELO dataset folder: rank its candidate concepts (corpus languages + English only, whatever the model;
     a trained head only when it learned from languages the set allows, else one is trained on those)."""
     from ..evaluation import eval_melo
 
-    _report(eval_melo(folder, _tagger(progress=False), model, trained=not untrained), as_json)
+    _report(eval_melo(folder, _tagger(progress=False, encoder=encoder), model, trained=not untrained), as_json)
 
 
 @eval_app.command("postings")
@@ -195,32 +215,35 @@ def eval_postings_cmd(
     file: Path, model: ModelOpt = "EnV2", as_json: JsonOpt = False,
     fields: Annotated[str, typer.Option(help="'title' or 'title,description'.")] = "title,description",
     untrained: UntrainedOpt = False,
+
+    encoder: EncoderOpt = None,
 ) -> None:
     """Labelled postings CSV (id,title,description,gold_uri[,acceptable_uris]) against all occupations."""
     from ..evaluation import eval_postings
 
-    _report(eval_postings(file, _tagger(progress=False, trained=not untrained), model, fields), as_json)
+    _report(eval_postings(file, _tagger(progress=False, trained=not untrained, encoder=encoder), model, fields),
+            as_json)
 
 
 @eval_app.command("esco-xling")
 def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query language.")],
                    as_json: JsonOpt = False,
                    queries: Annotated[str, typer.Option(help="all, labels or descriptions.")] = "all",
-                   untrained: UntrainedOpt = False) -> None:
+                   untrained: UntrainedOpt = False, encoder: EncoderOpt = None) -> None:
     """This language's ESCO labels and descriptions as queries against an English-only index (and a head
     trained on every other language)."""
     from ..evaluation import eval_esco_xling
 
-    _report(eval_esco_xling(_tagger(progress=False), lang, queries, trained=not untrained), as_json)
+    _report(eval_esco_xling(_tagger(progress=False, encoder=encoder), lang, queries, trained=not untrained), as_json)
 
 
 @app.command()
 def tune(langs: Annotated[str, typer.Option("--langs", help="Comma-separated dev languages.")] = "en,de,nl,pt,fr,es",
-         seed: int = 0) -> None:
+         seed: int = 0, encoder: EncoderOpt = None) -> None:
     """Choose fusion weights on held-out ESCO labels (never on evaluation sets); prints the ranking."""
     from ..tuning import dev_tasks, grid_search
 
-    results = grid_search(dev_tasks(_tagger(progress=False), langs.split(","), seed))
+    results = grid_search(dev_tasks(_tagger(progress=False, encoder=encoder).pipeline, langs.split(","), seed))
     for mean, weights, scores in results[:10]:
         detail = " ".join(f"{k}={v:.3f}" for k, v in scores.items())
         typer.echo(f"{mean:.4f}  {weights}  {detail}")
@@ -231,10 +254,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Processes; each loads every model.")] = 1,
+    encoder: EncoderOpt = None,
 ) -> None:
     """Serve the HTTP API and the web page (all models are loaded before the port opens)."""
     import logging
+    import os
 
+    from ..encoders.plan import configured_plan
+
+    if encoder:
+        configured_plan(encoder)  # a bad plan fails here, not in every worker
+        os.environ["ESCOTAG_ENCODER"] = encoder  # the app factory runs in uvicorn's worker(s)
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

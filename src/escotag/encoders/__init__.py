@@ -19,7 +19,8 @@ _SYNONYMS = {"use-multilingual-v3": "use", "e5:query": "e5"}
 
 @functools.cache
 def get_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
-    """The process-wide encoder of this name: ``use``, ``e5`` (``e5:passage``), or ``st:<path or hub name>``."""
+    """The process-wide encoder of this name: ``use``, ``e5`` (``e5:passage``), ``mpnet``, or
+    ``st:<path or hub name>``."""
     name = _SYNONYMS.get(name, name)
     if name == "use":
         from .use import UniversalSentenceEncoder
@@ -29,11 +30,15 @@ def get_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
         from .e5 import E5Encoder
 
         return E5Encoder(name.partition(":")[2] or "query")
+    if name == "mpnet":
+        from .mpnet import MpnetEncoder
+
+        return MpnetEncoder()
     if name.startswith("st:"):
         from .sentence_transformers import SentenceTransformerEncoder
 
         return SentenceTransformerEncoder(name[3:])
-    raise ConfigError(f"unknown encoder {name!r}: use 'use', 'e5' or 'st:<model path or name>'")
+    raise ConfigError(f"unknown encoder {name!r}: use 'use', 'e5', 'mpnet' or 'st:<model path or name>'")
 
 
 __all__ = ["BATCH_SIZE", "DEFAULT_ENCODER", "BatchedEncoder", "Encoder", "get_encoder", "l2_normalize"]

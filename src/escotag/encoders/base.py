@@ -36,6 +36,7 @@ class BatchedEncoder:
     name = "abstract"
     id = "abstract"
     dim = 0
+    dense_dims: int | None = None  # project onto this many principal directions (None: keep every dimension)
     batch_size = BATCH_SIZE
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:

@@ -36,7 +36,9 @@ class SentenceTransformerEncoder(BatchedEncoder):
         if device.startswith("cuda"):
             self._model.half()
         self.device = device
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension  # renamed in sentence-transformers 6
+        self.dim = int(dimension())
         self.name = name or f"st:{name_or_path}"
         self.id = f"st:{os.path.basename(os.path.normpath(str(name_or_path)))}"
         self.batch_size = 1024 if device.startswith("cuda") else 64

