@@ -92,6 +92,10 @@ def cached_encode(encoder: Encoder, texts: Sequence[str], meta: dict, progress: 
     folder = home_dir() / "index" / key
     vectors = _load(folder, key, len(texts))
     if vectors is None:
+        if progress:
+            log.info("encoding %s texts with %s (%s; not in the cache %s)", f"{len(texts):,}", encoder.name,
+                     ", ".join(f"{k} {str(v)[:12]}" for k, v in meta.items() if k in ("lang", "views", "taxonomy")),
+                     home_dir())
         vectors = encoder.encode(texts, progress=progress)
         _store(folder, key, vectors, meta)
     return vectors

@@ -267,12 +267,23 @@ def serve(
         os.environ["ESCOTAG_ENCODER"] = encoder  # the app factory runs in uvicorn's worker(s)
     import uvicorn
 
+    package_log = logging.getLogger("escotag")  # the service logs with timestamps, through the root logger
+    package_log.handlers.clear()
+    package_log.propagate = True
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run("escotag.service:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", server_header=False)
 
 
 def main() -> None:
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("escotag: %(message)s"))
+    package_log = logging.getLogger("escotag")
+    package_log.addHandler(handler)
+    package_log.setLevel(logging.INFO)
+    package_log.propagate = False
     try:
         app()
     except EscotagError as exc:
