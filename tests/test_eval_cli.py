@@ -60,6 +60,22 @@ def test_eval_postings_isco_gold_and_acceptable(tmp_path, esco_slice, run):
     assert result["acc@1"] == 1.0
 
 
+def test_eval_postings_auto_routes_each_row(tmp_path, esco_slice, run):
+    tx = load_taxonomy(esco_slice)
+    baker = next(o for o in tx.occupations if o.label() == "baker")
+    nurse = next(o for o in tx.occupations if o.label() == "nurse responsible for general care")
+    path = tmp_path / "mixed.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "title", "description", "gold_uri"])
+        w.writerow(["1", "Bäckerin in Vollzeit", "", baker.uri])
+        w.writerow(["2", "Verpleegkundige", "", nurse.uri])
+        w.writerow(["3", "baker", "", baker.uri])
+    result = run("postings", str(path), "--fields", "title", "--model", "auto")
+    assert result["model"] == "auto:De=1,Nl=1,EnV2=1" and result["n"] == 3
+    assert result["acc@5"] == 1.0
+
+
 def test_eval_esco_xling(run):
     result = run("esco-xling", "--lang", "de", "--queries", "labels")
     assert result["model"] == "en-only" and result["n"] >= 300

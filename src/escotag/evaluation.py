@@ -216,19 +216,28 @@ def posting_hits(taxonomy: Taxonomy, row: dict) -> list[int]:
 
 def postings_ranking(path: str | Path, tagger: Tagger, model: str = "EnV2", fields: str = "title,description",
                      batch: int = 256) -> Ranking:
-    """Every labelled posting scored against all occupations by the named model."""
+    """Every labelled posting scored against all occupations by the named model; 'auto' routes each row to its
+    language's model, as the service does (the Ranking's model then counts the rows per model)."""
     rows = read_labelled(path)
     use_description = "description" in fields
-    name = tagger.spec(model).name
-    heads = tagger.heads(name)
+    postings = [Posting(r["title"], r.get("description", "") if use_description else "") for r in rows]
+    if resolve(model) == AUTO:
+        routed = [tagger.route(p) for p in postings]
+    else:
+        routed = [tagger.spec(model).name] * len(postings)
+    names = list(dict.fromkeys(routed))
+    heads = [h for name in names for h in tagger.heads(name)]
     for head in heads:
         if head is not None:
             head.check_titles([r["title"] for r in rows], Path(path).name)
-    postings = [Posting(r["title"], r.get("description", "") if use_description else "") for r in rows]
-    scores = np.concatenate([
-        tagger.scores(postings[i : i + batch], name) for i in range(0, len(postings), batch)
-    ]) if postings else np.zeros((0, len(tagger.taxonomy)))
-    return Ranking(scores, [posting_hits(tagger.taxonomy, r) for r in rows], name, _trained_on(heads))
+    scores = np.zeros((len(postings), len(tagger.taxonomy)), dtype=np.float32)
+    for name in names:
+        where = [i for i, r in enumerate(routed) if r == name]
+        for start in range(0, len(where), batch):
+            chunk = where[start : start + batch]
+            scores[chunk] = tagger.scores([postings[i] for i in chunk], name)
+    label = names[0] if len(names) == 1 else "auto:" + ",".join(f"{n}={routed.count(n)}" for n in names)
+    return Ranking(scores, [posting_hits(tagger.taxonomy, r) for r in rows], label, _trained_on(heads))
 
 
 def eval_postings(path: str | Path, tagger: Tagger, model: str = "EnV2", fields: str = "title,description",

@@ -16,6 +16,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Tag job postings with ESCO occupations.")
 eval_app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled sets (README: Evaluation).")
 app.add_typer(eval_app, name="eval")
+
+
+@app.callback()
+def _options(device: Annotated[str, typer.Option(
+        "--device", envvar="ESCOTAG_DEVICE", show_envvar=True,
+        help="Where torch encoders (mpnet, st:) run: auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
+             ) -> None:
+    """Tag job postings with ESCO occupations."""
+    import os
+
+    os.environ["ESCOTAG_DEVICE"] = device  # read by the encoders, also in the service's workers
 app.add_typer(esco_app, name="esco")
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name, or 'auto' to route by language.")]

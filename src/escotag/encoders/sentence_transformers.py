@@ -11,9 +11,15 @@ from .base import BatchedEncoder
 
 
 def default_device() -> str:
-    """'cuda' when torch sees a GPU, else 'cpu'."""
+    """ESCOTAG_DEVICE (``cpu``, ``cuda``, ``cuda:1``…) when set to anything but ``auto``; else 'cuda' when torch
+    sees a GPU, else 'cpu'."""
     import torch
 
+    wanted = os.environ.get("ESCOTAG_DEVICE", "auto").strip() or "auto"
+    if wanted != "auto":
+        if wanted.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"ESCOTAG_DEVICE={wanted}, but torch sees no CUDA device")
+        return wanted
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
