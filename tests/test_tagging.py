@@ -89,3 +89,13 @@ def test_cli_tag_json_and_errors(esco_slice, monkeypatch):
     monkeypatch.setenv("ESCOTAG_ESCO_DIR", str(esco_slice / "missing"))
     bad = subprocess.run([*run, "tag", "x"], capture_output=True, text=True)
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_gender_markers_do_not_move_the_ranking(tagger):
+    from escotag.postings import clean_title
+
+    assert clean_title("Softwareentwickler (m/w/d)") == "Softwareentwickler"
+    assert clean_title("Ingénieur (H/F)") == "Ingénieur" and clean_title("Koch [m|w|d]") == "Koch"
+    assert clean_title("TCP/IP engineer") == "TCP/IP engineer" and clean_title("(m/w/d)") == "(m/w/d)"
+    plain, marked = tagger.tag(["Bäcker", "Bäcker (m/w/d)"], "De", topk=5)
+    assert [p.uri for p in marked] == [p.uri for p in plain] and marked[0].score == plain[0].score

@@ -25,7 +25,7 @@ from .index import Block, ConceptIndex, Views
 from .metrics import gold_ranks, metrics
 from .models import AUTO, BY_LANGUAGE, MODELS, resolve
 from .pipeline import Pipeline, available_models, occupation_description
-from .postings import Posting, read_labelled
+from .postings import Posting, clean_title, read_labelled
 from .tagger import Tagger, fuse
 from .taxonomy import PIVOT, Taxonomy
 from .text import label_variants
@@ -66,7 +66,7 @@ def _read_tsv(path: Path, columns: int) -> list[list[str]]:
 def _batched_scores(index: ConceptIndex, pipeline: Pipeline, texts: list[str], batch: int = 512) -> np.ndarray:
     out = np.empty((len(texts), index.n_concepts), dtype=np.float32)
     for start in range(0, len(texts), batch):
-        chunk = texts[start : start + batch]
+        chunk = [clean_title(t) for t in texts[start : start + batch]]
         out[start : start + len(chunk)] = index.score(pipeline.embed(chunk), chunk)
     return out
 

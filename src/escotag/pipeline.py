@@ -16,7 +16,7 @@ from .encoders import Encoder
 from .errors import ConfigError
 from .index import Block, ConceptIndex, Projection, Views, Weights, encode_views
 from .models import AUTO, MODELS, ModelSpec, resolve
-from .postings import Posting, description_lead
+from .postings import Posting, clean_title, description_lead
 from .taxonomy import PIVOT, Labels, Taxonomy
 from .text import lead
 from .trained import TrainedModel
@@ -165,7 +165,7 @@ class Pipeline:
     def scores(self, postings: Sequence[Posting], model: str) -> tuple[np.ndarray, np.ndarray | None]:
         """Fused scores (n_postings, n_occupations) of one model, and its calibrated probabilities when trained."""
         index = self.index(model)
-        titles = [p.title for p in postings]
+        titles = [clean_title(p.title) for p in postings]
         leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
         has_description = np.array([bool(d) for d in leads], dtype=bool)
         vectors = self.embed(titles + [d for d in leads if d])

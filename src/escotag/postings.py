@@ -16,6 +16,13 @@ from .text import lead
 DESCRIPTION_CHARS = 400
 MAX_TITLE_CHARS = 1_000
 _FIELD_LINE = re.compile(r"^[\w /&-]{1,30}:\s*.{0,80}$")  # 'Company: ACME', 'Key Responsibilities:'
+# Gender markers of job ads: (m/w/d), (m/f/x), (H/F), (M/V), m/w/d, (male only), (all genders). Measured: on
+# deu_q_de_c_de with ' (m/w/d)' appended to every query, MRR .6106 noisy vs .6242 stripped (= the clean queries);
+# on 13,307 real jobbert_val titles MRR .3314 -> .3315.
+_G = r"(?:m|w|f|d|x|h|v|div|divers|diverse)"
+_GENDER = re.compile(
+    rf"[(\[]\s*{_G}(?:\s*[/|,]\s*{_G}){{1,3}}\s*[)\]]|(?<![\w/]){_G}(?:/{_G}){{2,3}}(?![\w/])"
+    r"|[(\[]\s*(?:male|female|male only|female only|all genders?|gn\*?)\s*[)\]]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,14 @@ def as_posting(item: object) -> Posting:
     if not posting.title.strip():
         raise ConfigError("a posting needs a non-empty title")
     return posting
+
+
+def clean_title(title: str) -> str:
+    """The title without gender markers (unchanged when it has none, or when nothing else would be left)."""
+    if not _GENDER.search(title):
+        return title
+    cleaned = " ".join(_GENDER.sub(" ", title).split()).strip(" -–|,")
+    return cleaned or title
 
 
 def description_lead(description: str, title: str = "", max_chars: int = DESCRIPTION_CHARS) -> str:
