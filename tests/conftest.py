@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import socket
@@ -20,6 +21,15 @@ KNOWN = {"software developer", "baker", "nurse responsible for general care", "c
          "moving truck driver", "accountant", "electrician", "primary school teacher", "pharmacist"}
 SAMPLE = 300
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", Path(__file__).parents[1] / "../shared")).resolve()
+
+
+def write_labelled(path: Path, rows: list[list[str]], acceptable: bool = False) -> Path:
+    """A labelled postings CSV (id,title,description,gold_uri[,acceptable_uris]) with these rows."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "title", "description", "gold_uri", *(["acceptable_uris"] if acceptable else [])])
+        writer.writerows(rows)
+    return path
 
 
 def shared_or_skip(relative: str) -> Path:

@@ -1,12 +1,12 @@
 """The eval commands end to end on small data built here: a MELO-format folder and a postings CSV."""
 
-import csv
 import json
 import subprocess
 import sys
 
 import pytest
 
+from conftest import write_labelled
 from escotag import load_taxonomy
 
 KEYS = {"dataset", "model", "n", "mrr", "acc@1", "acc@5", "acc@10", "seconds", "trained_on"}
@@ -48,13 +48,11 @@ def test_eval_postings_isco_gold_and_acceptable(tmp_path, esco_slice, run):
     tx = load_taxonomy(esco_slice)
     baker = next(o for o in tx.occupations if o.label() == "baker")
     chef = next(o for o in tx.occupations if o.label() == "chef")
-    path = tmp_path / "p.csv"
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "title", "description", "gold_uri", "acceptable_uris"])
-        w.writerow(["1", "baker", "", baker.uri, ""])
-        w.writerow(["2", "bread baker", "", f"http://data.europa.eu/esco/isco/C{baker.isco_code}", ""])
-        w.writerow(["3", "chef", "", baker.uri, chef.uri])  # gold wrong, acceptable right
+    path = write_labelled(tmp_path / "p.csv", [
+        ["1", "baker", "", baker.uri, ""],
+        ["2", "bread baker", "", f"http://data.europa.eu/esco/isco/C{baker.isco_code}", ""],
+        ["3", "chef", "", baker.uri, chef.uri],  # gold wrong, acceptable right
+    ], acceptable=True)
     result = run("postings", str(path), "--fields", "title")
     assert set(result) == KEYS | {"fields"} and result["n"] == 3
     assert result["acc@1"] == 1.0
@@ -64,13 +62,10 @@ def test_eval_postings_auto_routes_each_row(tmp_path, esco_slice, run):
     tx = load_taxonomy(esco_slice)
     baker = next(o for o in tx.occupations if o.label() == "baker")
     nurse = next(o for o in tx.occupations if o.label() == "nurse responsible for general care")
-    path = tmp_path / "mixed.csv"
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "title", "description", "gold_uri"])
-        w.writerow(["1", "Bäckerin in Vollzeit", "", baker.uri])
-        w.writerow(["2", "Verpleegkundige", "", nurse.uri])
-        w.writerow(["3", "baker", "", baker.uri])
+    path = write_labelled(tmp_path / "mixed.csv", [
+        ["1", "Bäckerin in Vollzeit", "", baker.uri], ["2", "Verpleegkundige", "", nurse.uri],
+        ["3", "baker", "", baker.uri],
+    ])
     result = run("postings", str(path), "--fields", "title", "--model", "auto")
     assert result["model"] == "auto:De=1,Nl=1,EnV2=1" and result["n"] == 3
     assert result["acc@5"] == 1.0

@@ -1,6 +1,5 @@
 """escotag train on the 300-occupation slice: learning, artifacts, calibration, and the leakage rules."""
 
-import csv
 import json
 import logging
 import subprocess
@@ -9,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import write_labelled
 from escotag import ConfigError, Tagger, load_taxonomy
 from escotag.errors import LeakageError
 from escotag.evaluation import eval_esco_xling, eval_melo, eval_postings, training_languages
@@ -227,13 +227,11 @@ def test_a_model_that_saw_a_language_is_refused_for_it(trained_de):
 def test_labelled_postings_train_in_language_only_and_are_refused_at_eval(esco_slice, tmp_path):
     tx = load_taxonomy(esco_slice)
     baker = next(o for o in tx.occupations if o.label() == "baker")
-    path = tmp_path / "labelled.csv"
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "title", "description", "gold_uri"])
-        w.writerow(["1", "artisan bread maker", "We bake sourdough bread every night.", baker.uri])
-        w.writerow(["2", "Brotbäcker in Vollzeit", "Wir backen jeden Tag frisches Brot.", baker.uri])
-        w.writerow(["3", "pastry chef", "", "http://data.europa.eu/esco/isco/C7512"])
+    path = write_labelled(tmp_path / "labelled.csv", [
+        ["1", "artisan bread maker", "We bake sourdough bread every night.", baker.uri],
+        ["2", "Brotbäcker in Vollzeit", "Wir backen jeden Tag frisches Brot.", baker.uri],
+        ["3", "pastry chef", "", "http://data.europa.eu/esco/isco/C7512"],
+    ])
     tagger = Tagger(esco_slice, progress=False, models=tmp_path / "models")
     trained = train(tagger, ["en"], "EnV2", labelled=path, progress=False, dev_queries=100)
     stats = trained.manifest["data"]["labelled"]
