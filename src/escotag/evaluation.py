@@ -195,10 +195,14 @@ def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: 
 
 
 def _trained_on(heads: Sequence[TrainedModel | None]) -> str:
-    """The languages the heads learned from ('untrained' when any pipeline has none)."""
-    if not heads or any(h is None for h in heads):
+    """The languages the pipelines' heads learned from; 'untrained' when none has a head, and a note of how many
+    pipelines have none when only some do."""
+    trained = [h for h in heads if h is not None]
+    if not trained:
         return "untrained"
-    return "+".join(dict.fromkeys(lang for h in heads for lang in h.languages))
+    langs = "+".join(dict.fromkeys(lang for h in trained for lang in h.languages))
+    missing = len(heads) - len(trained)
+    return langs if not missing else f"{langs} ({missing} of {len(heads)} pipelines untrained)"
 
 
 def posting_hits(taxonomy: Taxonomy, row: dict) -> list[int]:
