@@ -40,13 +40,6 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _trained_on(tagger, model: str) -> list[str] | None:
-    heads = tagger.heads(model)
-    if not heads or any(h is None for h in heads):
-        return None
-    return sorted({lang for h in heads for lang in h.languages})
-
-
 def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -> FastAPI:
     """The escotag FastAPI app. All models are loaded at start-up and shared by every request."""
     settings = settings or Settings.from_env()
@@ -176,7 +169,7 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
                           "content_hash": tagger.taxonomy.content_hash}
                  if tagger else None,
                  "available": s.name in available, "ready": state["ready"] and s.name in available,
-                 "trained_on": _trained_on(tagger, s.name) if s.name in available else None}
+                 "trained_on": tagger.trained_on(s.name) if s.name in available else None}
                 for s in MODELS.values()]
 
     @app.get("/v1/occupations/{occupation_id}", tags=["v1"])

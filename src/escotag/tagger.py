@@ -164,6 +164,13 @@ class Tagger:
         """Every pipeline of this model has its trained head (so its predictions carry confidences)."""
         return all(h is not None for h in self.heads(model))
 
+    def trained_on(self, model: str) -> list[str] | None:
+        """The languages this model's heads learned from, or None unless every pipeline is trained."""
+        heads = self.heads(model)
+        if not all(h is not None for h in heads):
+            return None
+        return sorted({lang for h in heads for lang in h.languages})  # type: ignore[union-attr]
+
     def require_calibrated(self, models: Iterable[str]) -> None:
         """ConfigError unless every one of these models is trained (min_confidence needs its confidences)."""
         untrained = sorted({name for name in models if not self.is_trained(name)})

@@ -115,10 +115,11 @@ def models(as_json: JsonOpt = False, encoder: EncoderOpt = None) -> None:
     rows = []
     for s in MODELS.values():
         heads = tagger.heads(s.name) if s.name in available else []
-        trained = bool(heads) and all(h is not None for h in heads)
+        trained_on = tagger.trained_on(s.name) if s.name in available else None
+        trained = trained_on is not None
         rows.append({"name": s.name, "language": s.language, "indexes": list(s.languages), "summary": s.summary,
                      "available": s.name in available, "encoder": tagger.encoder_description, "trained": trained,
-                     "trained_on": sorted({lang for h in heads for lang in h.languages}) if trained else None,
+                     "trained_on": trained_on,
                      "dev_mrr": [{"untrained": h.manifest["dev"].get("untrained_mrr"),
                                   "trained": h.manifest["dev"].get("trained_mrr")} for h in heads]
                      if trained else None})
