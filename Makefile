@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 ENCODER ?= fast
 
-.PHONY: install test lint build train serve bench loadtest eval clean esco-snapshot
+.PHONY: install test lint build train serve bench loadtest eval choose-weights clean esco-snapshot
 
 $(BIN)/escotag: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,17 +22,17 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 build: install  ## build every model's index (cached under ESCOTAG_HOME)
-	$(BIN)/escotag build
+	$(BIN)/escotag build --encoder $(ENCODER)
 
 train: build  ## train every trainable model's head from ESCO (escotag train --all; under ESCOTAG_HOME/models)
-	$(BIN)/escotag train --all
+	$(BIN)/escotag train --all --encoder $(ENCODER)
 
 serve: build  ## set up, build missing indices, train missing model heads, serve on port 5000 (default encoder)
-	$(BIN)/escotag train --all --missing
-	$(BIN)/escotag serve --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
+	$(BIN)/escotag train --all --missing --encoder $(ENCODER)
+	$(BIN)/escotag serve --encoder $(ENCODER) --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
-bench: install  ## speed figures for the README (not a test)
-	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/bench.py
+bench: install  ## speed figures for the README (not a test; ENCODER=accurate BENCH_TITLES=2000 for the slow plan)
+	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench.py
 
 eval: install  ## accuracy figures for the README, untrained then trained, on every labelled set (make train first; ENCODER=accurate)
 	for t in --untrained ""; do \
@@ -44,12 +44,15 @@ eval: install  ## accuracy figures for the README, untrained then trained, on ev
 	$(BIN)/escotag eval postings $(SHARED)/eval/postings/jobbert_val_titles_en.csv --fields title $$t --encoder $(ENCODER) --json | tail -n 1; \
 	$(BIN)/escotag eval esco-xling --lang ar $$t --encoder $(ENCODER) --json | tail -n 1; done
 
+choose-weights: install  ## how the head weights and the accurate share were chosen: out-of-fold on real titles (make train ENCODER=accurate first)
+	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/choose_weights.py --encoders use,e5
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
 
 loadtest: build  ## requests/s and latency against a real server on loopback (needs wrk)
 	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
-	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/loadtest.py
+	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/loadtest.py
 
 ESCO_VERSION ?= 1.2.1 (pt, es: 1.2.0)
 esco-snapshot: install  ## repack the ESCO snapshot shipped in the package from the official CSV export in $(SHARED)/esco

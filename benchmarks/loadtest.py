@@ -1,6 +1,8 @@
 """Load test (make loadtest): a real `escotag serve` on loopback, driven by wrk. Prints a JSON summary.
 
-Single-title requests from 16 connections for 30 s, the same from 1 connection, then 64-posting batches.
+Single-title requests from 16 connections for 30 s, from 4 and from 1; single postings (title + description) from
+4 connections; then 64-posting batches. The server runs the encoder plan in ESCOTAG_ENCODER (`make loadtest
+ENCODER=accurate`).
 """
 
 from __future__ import annotations
@@ -90,13 +92,16 @@ def main() -> None:
         with (SHARED / "eval/postings/aida_genhard_en.csv").open(encoding="utf-8") as f:
             postings = [{"title": r["title"], "description": r["description"]} for r in csv.DictReader(f)]
         single = _lua([json.dumps({"items": [{"title": t}], "model": "auto", "topk": 5}) for t in titles], work)
+        one_posting = _lua([json.dumps({"items": [p], "model": "EnV2", "topk": 5}) for p in postings[:200]], work)
         batch = _lua([json.dumps({"items": postings[i : i + 64], "model": "EnV2", "topk": 5})
                       for i in range(0, 448, 64)], work)
         url = f"{base}/occupations-detection"
         _wrk(url, single, 4, "3")  # warm-up
         out: dict = {"rss_mb_before": _rss_mb(server.pid)}
         out["titles_c16"] = _wrk(url, single, 16, DURATION)
+        out["titles_c4"] = _wrk(url, single, 4, "20")
         out["titles_c1"] = _wrk(url, single, 1, "10")
+        out["postings_c4"] = _wrk(url, one_posting, 4, "20")
         b = _wrk(url, batch, 2, "20")
         out["batch64_postings"] = {**b, "items_per_s": b["requests_per_s"] * 64}
         out["rss_mb_after"] = _rss_mb(server.pid)

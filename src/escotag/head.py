@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """Training settings (fixed defaults; the fusion weight and temperature are fitted on the ESCO dev split)."""
+    """Training settings (fixed defaults; the temperatures are fitted on the ESCO dev split, the head's weight
+    comes from real titles: training.TITLE_HEAD_WEIGHTS)."""
 
     epochs: int = 4
     learning_rate: float = 4e-3

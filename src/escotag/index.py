@@ -255,9 +255,9 @@ class Weights:
     description: float = 0.3  # title vs. occupation description views
     lexical: float = 0.3  # title vs. labels, character n-grams
     posting: float = 1.0  # posting description vs. occupation label and description views
-    # a trained model's classifier head (fitted per model on the ESCO dev split by escotag train):
-    head: float = 0.0  # on the title, for titles alone
-    head_description: float = 0.0  # on the description, for postings with one (their title gets no head)
+    # a trained model's classifier head, on titles alone (a posting with a description is scored without it:
+    # on real ads the head lost to the untrained model there); its weight comes from escotag train
+    head: float = 0.0
 
     def fuse(self, channels: dict[str, np.ndarray]) -> np.ndarray:
         """A title's score from its channel scores (ConceptIndex.channels)."""
@@ -308,8 +308,5 @@ class ConceptIndex:
             alone[rows] = False
             fused[alone] += w.head * self.head(title_vectors)[alone]
         if rows.size:
-            dv = description_vectors[rows]
-            fused[rows] += w.posting * self.posting(dv)
-            if self.head is not None and w.head_description:
-                fused[rows] += w.head_description * self.head(dv)
+            fused[rows] += w.posting * self.posting(description_vectors[rows])
         return fused

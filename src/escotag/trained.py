@@ -24,7 +24,7 @@ from .taxonomy import Taxonomy
 from .text import normalize
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 2  # 2: fusion without head_posting (always 0 in format 1)
+FORMAT_VERSION = 3  # 3: the head reads titles alone, its weight chosen on real titles (2: also descriptions)
 HEAD_FILE = "head.npz"
 MANIFEST_FILE = "manifest.json"
 
@@ -53,7 +53,7 @@ class TrainedModel:
     name: str
     languages: tuple[str, ...]  # every language whose text reached a learned part
     head: Head
-    fusion: dict[str, float]  # the head's Weights fields (head, head_description)
+    fusion: dict[str, float]  # the head's Weights field ("head": its weight on a title)
     calibration: Calibration
     manifest: dict = field(default_factory=dict)
     labelled_titles: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))

@@ -175,9 +175,12 @@ def train(
     missing: Annotated[bool, typer.Option(
         "--missing", help="Only models without a usable trained folder (same ESCO and vector space); keep the rest.")
     ] = False,
+    head_weight: Annotated[float | None, typer.Option(
+        "--head-weight", help="The head's weight on a title (default: the one chosen per encoder on real titles).")
+    ] = None,
     encoder: EncoderOpt = None,
 ) -> None:
-    """Train the learned parts of models (classifier head, fused weight, calibration) from ESCO, for every
+    """Train the learned parts of models (classifier head, its weight, calibration) from ESCO, for every
     encoder of the plan."""
     import time
 
@@ -202,12 +205,12 @@ def train(
                 typer.echo(f"escotag: already trained, kept: {', '.join(kept)} ({pipeline.encoder.name})", err=True)
             todo = [n for n in todo if n not in kept]
         for name in todo:
-            trained, folder = train_model(pipeline, name, out, seed, labelled)
+            trained, folder = train_model(pipeline, name, out, seed, labelled, head_weight=head_weight)
             dev = trained.manifest["dev"]
             count += 1
             typer.echo(f"escotag: {trained.name}: trained on {'+'.join(trained.languages)} with encoder "
                        f"{pipeline.encoder.name} in {trained.manifest['seconds']}s; dev MRR "
-                       f"{dev['untrained_mrr']} -> {dev['trained_mrr']}, head weights {trained.fusion}, "
+                       f"{dev['untrained_mrr']} -> {dev['trained_mrr']}, head weight {trained.fusion['head']}, "
                        f"ECE {dev['ece_titles']}; saved to {folder}", err=True)
     typer.echo(f"escotag: trained {count} model(s) in {time.perf_counter() - started:.0f}s", err=True)
 

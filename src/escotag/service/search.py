@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .taxonomy import PIVOT, Taxonomy
-from .text import normalize
+from ..taxonomy import PIVOT, Taxonomy
+from ..text import normalize
 
 
 class LabelSearch:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from fastapi.responses import JSONResponse
 
-from .postings import MAX_TITLE_CHARS
+from ..postings import MAX_TITLE_CHARS
 
 
 @dataclass

@@ -11,8 +11,8 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .postings import Posting
-from .tagger import Prediction, Tagger
+from ..postings import Posting
+from ..tagger import Prediction, Tagger
 
 
 @dataclass

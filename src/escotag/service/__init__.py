@@ -1,0 +1,61 @@
+"""The HTTP service: the old service's API (drop-in), the v1 API, a web page, health and readiness.
+
+``create_app()`` builds it (``escotag serve`` runs it with uvicorn): one router per API (``compatible``, ``v1``,
+``ops``), sharing a ``ServiceState`` through FastAPI dependencies (``state``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from .. import __version__
+from ..tagger import Tagger
+from . import compatible, ops, v1
+from .errors import install_handlers
+from .guard import GuardMiddleware, Settings
+from .microbatch import MicroBatcher
+from .search import LabelSearch
+from .state import ServiceState
+
+__all__ = ["Settings", "create_app"]
+
+log = logging.getLogger("escotag.service")
+
+
+def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -> FastAPI:
+    """The escotag FastAPI app. All models are loaded at start-up and shared by every request."""
+    state = ServiceState(settings or Settings.from_env(), tagger)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if state.tagger is None:
+            state.tagger = await run_in_threadpool(Tagger)
+        started = time.perf_counter()
+        await run_in_threadpool(state.tagger.load)
+        state.search = LabelSearch(state.tagger.taxonomy)
+        state.batcher = MicroBatcher(state.tagger)
+        state.batcher.start()
+        state.ready = True
+        log.info("escotag ready: %s models in %.1fs", len(state.tagger.available_models()),
+                 time.perf_counter() - started)
+        yield
+        await state.batcher.stop()
+
+    app = FastAPI(title="escotag", version=__version__, lifespan=lifespan,
+                  description="Tag job postings with ESCO occupations. This service uses the ESCO "
+                              "classification of the European Commission.")
+    app.state.escotag = state
+    if state.settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=state.settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+    app.add_middleware(GuardMiddleware, settings=state.settings)
+    install_handlers(app)
+    for module in (compatible, v1, ops):
+        app.include_router(module.router)
+    return app

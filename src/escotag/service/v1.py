@@ -1,0 +1,76 @@
+"""The v1 API: tagging with labels, ISCO codes, scores and confidences; models; occupation lookup and search."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Query
+
+from ..models import AUTO, MODELS
+from ..postings import Posting
+from ..tagger import detect_language
+from .errors import ApiError
+from .schemas import Occupation, TaggedItem, TagRequest, TagResponse
+from .state import Ready, State
+
+router = APIRouter(prefix="/v1", tags=["v1"])
+
+
+@router.post("/tag", response_model=TagResponse)
+async def tag(req: TagRequest, state: Ready) -> TagResponse:
+    """Top-k occupations for each item, in order, with the language and model used."""
+    started = time.perf_counter()
+    postings = [Posting(i.title, i.description, None, i.language) for i in req.items]
+    name = state.check(req.model, req.topk, postings)
+    tagger = state.tagger
+    if req.min_confidence is not None:  # checked here: the batcher filters by confidence itself
+        tagger.require_calibrated([name] if name != AUTO else [tagger.route(p) for p in postings])
+    results = await state.batcher.tag(postings, name, req.topk, req.min_score, req.min_confidence)
+    items = [
+        TaggedItem(id=item.id, language=detect_language(posting), model=used,
+                   occupations=[Occupation(**p.to_dict()) for p in preds])
+        for item, posting, (preds, used) in zip(req.items, postings, results, strict=True)
+    ]
+    return TagResponse(items=items, seconds=round(time.perf_counter() - started, 4))
+
+
+@router.get("/models")
+async def models(state: State) -> list[dict]:
+    """Every model: languages, encoder, taxonomy and whether it is loaded."""
+    tagger = state.tagger
+    available = set(tagger.available_models()) if tagger else set()
+    return [{"name": s.name, "language": s.language, "languages": list(s.languages),
+             "encoder": tagger.encoder_description if tagger else None,
+             "encoders": [{"name": p.encoder.name, "id": p.encoder.id, "space": p.space, "weight": w}
+                          for p, w in tagger.members(s.name)] if tagger and s.name in available else [],
+             "esco": {"source": tagger.taxonomy.source, "version": tagger.taxonomy.version,
+                      "languages": tagger.taxonomy.languages, "occupations": len(tagger.taxonomy),
+                      "content_hash": tagger.taxonomy.content_hash}
+             if tagger else None,
+             "available": s.name in available, "ready": state.ready and s.name in available,
+             "trained_on": tagger.trained_on(s.name) if s.name in available else None}
+            for s in MODELS.values()]
+
+
+@router.get("/occupations/{occupation_id}")
+async def occupation(occupation_id: str, state: Ready, lang: str = Query("en", max_length=8)) -> dict:
+    """One occupation by URI or by the UUID at its end: labels, description, ISCO group, broader concept."""
+    tx = state.tagger.taxonomy
+    uri = occupation_id if "/" in occupation_id else f"http://data.europa.eu/esco/occupation/{occupation_id}"
+    occ = tx.get(uri)
+    if occ is None or uri not in tx.position:
+        raise ApiError(404, "not_found", f"no occupation {occupation_id!r}")
+    texts = occ.labels.get(lang) or occ.labels["en"]
+    broader = tx.get(occ.parent) if occ.parent else None
+    return {"uri": occ.uri, "code": occ.code, "lang": lang if lang in occ.labels else "en",
+            "preferred_label": texts.preferred, "alt_labels": list(texts.alt), "hidden_labels": list(texts.hidden),
+            "description": texts.description,
+            "isco": {"code": occ.isco_code, "label": tx.isco_label(occ.isco_code, lang)},
+            "broader": {"uri": occ.parent, "label": broader.label(lang) if broader else ""} if occ.parent else None}
+
+
+@router.get("/occupations")
+async def search(state: Ready, q: str = Query(..., min_length=1, max_length=200),
+                 lang: str = Query("en", max_length=8), limit: int = Query(10, ge=1, le=100)) -> list[dict]:
+    """Occupations whose labels match q (prefix matches first), for autocomplete."""
+    return state.search.search(q, lang, limit)
