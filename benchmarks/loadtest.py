@@ -45,7 +45,8 @@ def _lua(bodies: list[str], path: Path) -> Path:
 
 def _wrk(url: str, script: Path, connections: int, seconds: str) -> dict:
     out = subprocess.run(
-        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency",
+         "-s", str(script), url],  # wrk's default 2 s timeout would drop (and hide) slow answers
         capture_output=True, text=True, check=True,
     ).stdout
 
