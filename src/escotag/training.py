@@ -93,11 +93,6 @@ def _temperature(scores: list[np.ndarray], gold: list[list[int]]) -> float:
     return float(minimize_scalar(lambda t: _nll(stacked, gold, t), bounds=(1e-3, 2.0), method="bounded").x)
 
 
-def _mean_mrr(scores: list[np.ndarray], tasks: list[DevTask], rows: list[np.ndarray]) -> float:
-    return float(np.mean([metrics(gold_ranks(s[r], [t.gold[i] for i in r]))[0]
-                          for s, t, r in zip(scores, tasks, rows, strict=True)]))
-
-
 def title_head_weight(encoder_name: str) -> float:
     """The head's weight on a title for this encoder (TITLE_HEAD_WEIGHTS, else the default)."""
     return TITLE_HEAD_WEIGHTS.get(encoder_name, DEFAULT_TITLE_HEAD_WEIGHT)

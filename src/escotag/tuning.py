@@ -30,7 +30,6 @@ class DevTask:
     posting: np.ndarray | None
     gold: list[list[int]]
     vectors: np.ndarray  # the queries' title vectors
-    posting_vectors: np.ndarray  # their pseudo-postings' description vectors
     dropped: set[tuple[int, str]]  # (occupation, label) pairs kept out of the index (and out of training)
 
 
@@ -78,7 +77,7 @@ def dev_tasks(pipeline: Pipeline, langs: list[str], seed: int = 0, max_queries: 
         dvecs = pipeline.embed([t or q for t, q in zip(posting_texts, titles, strict=True)])
         for name, bl in settings:
             index = ConceptIndex(bl, len(tx), pipeline.weights)
-            tasks.append(DevTask(name, index.channels(vectors, titles), index.posting(dvecs), gold, vectors, dvecs,
+            tasks.append(DevTask(name, index.channels(vectors, titles), index.posting(dvecs), gold, vectors,
                                  dropped))
     return tasks
 
