@@ -31,7 +31,7 @@ serve: build  ## set up, build missing indices, train missing model heads, serve
 	$(BIN)/escotag train --all --missing --encoder $(ENCODER)
 	$(BIN)/escotag serve --encoder $(ENCODER) --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
-bench: install  ## speed figures for the README (not a test; ENCODER=accurate BENCH_TITLES=2000 for the slow plan)
+bench: install  ## speed figures for the README (not a test; ENCODER=accurate BENCH_TITLES=2000 BENCH_POSTINGS=300 BENCH_TRAIN=0 for the slow plan)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench.py
 
 eval: install  ## accuracy figures for the README, untrained then trained, on every labelled set (make train first; ENCODER=accurate)

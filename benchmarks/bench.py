@@ -1,5 +1,5 @@
 """Speed benchmark (make bench): index build, training, encoder vs. CLI throughput (untrained and trained), peak
-memory with every model loaded (trained). Prints a JSON summary.
+memory with every model loaded (trained unless BENCH_TRAIN=0). Prints a JSON summary.
 
 Uses the shared evaluation files as realistic inputs; run it on an idle machine. The encoder plan is
 ESCOTAG_ENCODER (default fast); the raw-encoder figure is always use's, the encoder of `fast`.
@@ -20,6 +20,7 @@ SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))
 N_TITLES = int(os.environ.get("BENCH_TITLES", "20000"))
 N_POSTINGS = int(os.environ.get("BENCH_POSTINGS", "3000"))  # enough work to dwarf start-up noise
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))  # throughput: the best of this many runs (as timeit does)
+TRAIN = os.environ.get("BENCH_TRAIN", "1") != "0"  # 0: skip training and the trained figures (slow plans)
 
 
 def _cli(*args: str, env: dict) -> float:
@@ -58,7 +59,7 @@ def main() -> None:
         """CLI throughput; start-up (taxonomy, encoder, indices) measured on a one-row file and subtracted."""
         def best(name: str) -> float:
             return min(_cli("tag", "-i", str(work / f"{name}.csv"), "-o", str(work / f"{name}.jsonl"), "-m", "EnV2",
-                            env=env) for _ in range(REPEAT))
+                            "--overwrite", env=env) for _ in range(REPEAT))
 
         startup, t_titles, t_posts = best("one"), best("titles"), best("postings")
         out[f"{prefix}cli_startup_seconds"] = startup
@@ -70,10 +71,11 @@ def main() -> None:
     with (work / "one.csv").open("w", encoding="utf-8") as f:
         f.write("id,title\n1,chef\n")
     tagging("")
-    out["train_all_seconds"] = _cli("train", "--all", env=env)
-    tagging("trained_")
-    out["trained_vs_untrained_titles"] = out["trained_cli_titles_per_s"] / out["cli_titles_per_s"]
-    out["trained_vs_untrained_postings"] = out["trained_cli_postings_per_s"] / out["cli_postings_per_s"]
+    if TRAIN:
+        out["train_all_seconds"] = _cli("train", "--all", env=env)
+        tagging("trained_")
+        out["trained_vs_untrained_titles"] = out["trained_cli_titles_per_s"] / out["cli_titles_per_s"]
+        out["trained_vs_untrained_postings"] = out["trained_cli_postings_per_s"] / out["cli_postings_per_s"]
 
     os.environ["ESCOTAG_HOME"] = env["ESCOTAG_HOME"]
     from escotag.encoders import BATCH_SIZE, get_encoder

@@ -29,6 +29,11 @@ def test_plan_parsing():
     assert per_language.encoders == ["use", "mpnet", "e5"]
     assert EncoderPlan.parse("fast").members("ar") == (("use", 1.0),) and ALIASES["fast"] == "use"
     assert EncoderPlan.parse(ALIASES["accurate"]).describe() == EncoderPlan.parse("accurate").describe()
+    crossing = EncoderPlan.parse("use*0.4+e5*0.6;xling=use")
+    assert crossing.members("de", cross_lingual=True) == (("use", 1.0),)
+    assert crossing.members("de") == (("use", 0.4), ("e5", 0.6))
+    assert per_language.members("nl", cross_lingual=True) == per_language.members("nl")  # no xling part
+    assert EncoderPlan.parse(crossing.describe()) == crossing
     for bad, message in [("use*x", "not a number"), ("use*-1", "positive"), ("en=use", "every other language"),
                          ("use;use", "twice"), ("en=", "empty part")]:
         with pytest.raises(ConfigError, match=message):
@@ -88,6 +93,30 @@ def test_ensemble_scores_as_specified(esco_slice):
     top = ensemble.tag(postings, "En", topk=3)
     assert top[3][0].label_en == "baker" and len(top[0]) == 3
     assert "use*0.25+e5*0.75" in ensemble.encoder_description
+
+
+def test_cross_lingual_and_described_postings_take_their_parts(esco_slice):
+    """A posting in a language its model's index holds no labels in is scored by the plan's xling part, one with
+    a description by its described part, in mixed batches too."""
+    from escotag.postings import Posting
+
+    ensemble = Tagger(esco_slice, encoder="use*0.4+e5*0.6;xling=use;described=use", progress=False, trained=False)
+    use = Tagger(esco_slice, encoder="use", progress=False, trained=False)
+    italian, english = Posting("Panettiere", language="it"), Posting("Baker")
+    assert ensemble.routes([italian, english]) == [("EnV2", True), ("EnV2", False)]
+    assert ensemble.routes([english], "De") == [("De", False)]  # a named model gets its own language
+    assert ensemble.routes([Posting("Baker", language="en")], "De") == [("De", False)]  # English is indexed too
+    assert ensemble.routes([Posting("Bakker", language="nl")], "De") == [("De", True)]
+    tagged = ensemble.tag_with_models([italian, english], topk=3)
+    alone = use.tag([italian], "EnV2", topk=3)[0]
+    assert [p.uri for p in tagged[0][0]] == [p.uri for p in alone] and tagged[0][1] == "EnV2"
+    assert np.allclose([p.score for p in tagged[0][0]], [p.score for p in alone], atol=1e-6)
+    assert not np.allclose(ensemble.scores([english], "EnV2"), use.scores([english], "EnV2"))
+    described = Posting("Baker", "You bake bread and pastries early in the morning.")
+    mixed = ensemble.scores([english, described], "EnV2")
+    np.testing.assert_allclose(mixed[1], use.scores([described], "EnV2")[0], atol=1e-6)
+    np.testing.assert_allclose(mixed[0], ensemble.scores([english], "EnV2")[0], atol=1e-5)
+    assert ensemble.plan.describe() == "use*0.4+e5*0.6;xling=use;described=use"
 
 
 def test_cli_encoder_option_and_models_per_encoder(esco_slice, tmp_path):

@@ -110,7 +110,7 @@ def test_head_reads_titles_alone_with_its_encoders_weight(models_dir, esco_slice
     trained = Tagger(esco_slice, progress=False, models=models_dir)
     untrained = Tagger(esco_slice, progress=False, models=models_dir, trained=False)
     head = trained.trained("De")
-    assert head.fusion == {"head": title_head_weight("use")} and head.manifest["format"] == 3
+    assert head.fusion == {"head": title_head_weight("use", "de")} and head.manifest["format"] == 3
     title = Posting("Bäckerin (m/w/d)")
     lifted = trained.scores([title], "De") - untrained.scores([title], "De")
     expected = head.fusion["head"] * head.head.logits(trained.embed([clean_title(title.title)]))

@@ -88,6 +88,8 @@ def cached_encode(encoder: Encoder, texts: Sequence[str], meta: dict, progress: 
 
     meta (taxonomy hash, language, index config…) goes into the key and the manifest.
     """
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
     key = cache_key(encoder.id, texts, meta)
     folder = home_dir() / "index" / key
     vectors = _load(folder, key, len(texts))

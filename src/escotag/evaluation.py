@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +99,7 @@ def trained_for(pipeline: Pipeline, model: str, allowed: Sequence[str], purpose:
     own = pipeline.trained(spec.name) if spec and spec.name in available_models(pipeline.taxonomy) else None
     chosen = own if own is not None and set(own.languages) <= set(allowed) else None
     if chosen is None:
-        chosen = for_languages(pipeline, allowed, progress=pipeline.progress)
+        chosen = for_languages(pipeline, allowed, spec.language if spec else PIVOT, progress=pipeline.progress)
     chosen.check_languages(allowed, purpose)
     return chosen
 
@@ -166,7 +166,7 @@ def melo_ranking(folder: str | Path, tagger: Tagger, model: str = "auto", traine
     allowed = training_languages(query_lang, langs, tx.languages)
     titles = [q[1] for q in queries]
     scores, heads, weights = [], [], []
-    for pipeline, weight in tagger.members(model):
+    for pipeline, weight in tagger.members(model, cross_lingual=query_lang not in langs):
         blocks = [
             Block.build(lang, Views.from_pairs(lab), Views.from_pairs(desc), len(concepts), pipeline.encoder, meta,
                         pipeline.projection)
@@ -225,22 +225,20 @@ def postings_ranking(path: str | Path, tagger: Tagger, model: str = "EnV2", fiel
     rows = read_labelled(path)
     use_description = "description" in fields
     postings = [Posting(r["title"], r.get("description", "") if use_description else "") for r in rows]
-    if resolve(model) == AUTO:
-        routed = [tagger.route(p) for p in postings]
-    else:
-        routed = [tagger.spec(model).name] * len(postings)
-    names = list(dict.fromkeys(routed))
+    routed = tagger.routes(postings, model)
+    names = list(dict.fromkeys(name for name, _ in routed))
     heads = [h for name in names for h in tagger.heads(name)]
     for head in heads:
         if head is not None:
             head.check_titles([r["title"] for r in rows], Path(path).name)
     scores = np.zeros((len(postings), len(tagger.taxonomy)), dtype=np.float32)
-    for name in names:
-        where = [i for i, r in enumerate(routed) if r == name]
+    for route in dict.fromkeys(routed):
+        where = [i for i, r in enumerate(routed) if r == route]
         for start in range(0, len(where), batch):
             chunk = where[start : start + batch]
-            scores[chunk] = tagger.scores([postings[i] for i in chunk], name)
-    label = names[0] if len(names) == 1 else "auto:" + ",".join(f"{n}={routed.count(n)}" for n in names)
+            scores[chunk] = tagger.scores([postings[i] for i in chunk], *route)
+    counts = Counter(name for name, _ in routed)
+    label = names[0] if len(names) == 1 else "auto:" + ",".join(f"{n}={counts[n]}" for n in names)
     return Ranking(scores, [posting_hits(tagger.taxonomy, r) for r in rows], label, _trained_on(heads))
 
 
@@ -276,11 +274,11 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
             gold.append([i])
     allowed = training_languages(lang, [PIVOT], tx.languages)
     scores, heads, weights = [], [], []
-    for pipeline, weight in tagger.members(BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT])):
+    for pipeline, weight in tagger.members(BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT]), cross_lingual=True):
         english = pipeline.block(PIVOT)
         index = ConceptIndex([english], len(tx), pipeline.weights)
         if trained:
-            head = for_languages(pipeline, allowed, progress=pipeline.progress)  # every language but the query's
+            head = for_languages(pipeline, allowed, lang, progress=pipeline.progress)  # every language but lang
             head.check_languages(allowed, f"esco-xling-{lang}")
             heads.append(head)
             index = ConceptIndex([english], len(tx), head.weights(pipeline.weights), head.head.logits)

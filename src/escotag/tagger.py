@@ -109,10 +109,13 @@ class Tagger:
                               "this needs a single one")
         return next(iter(self.pipelines.values()))
 
-    def members(self, model: str) -> list[tuple[Pipeline, float]]:
-        """The pipelines (and their weights) that score this model's postings."""
+    def members(self, model: str, cross_lingual: bool = False, described: bool = False
+                ) -> list[tuple[Pipeline, float]]:
+        """The pipelines (and their weights) that score this model's postings (cross_lingual: postings in a
+        language the model's index holds no labels in; described: postings with a description)."""
         spec = self.spec(model)
-        return [(self.pipelines[name], w) for name, w in self.plan.members(spec.language)]
+        return [(self.pipelines[name], w)
+                for name, w in self.plan.members(spec.language, cross_lingual, described)]
 
     @property
     def encoder_description(self) -> str:
@@ -156,9 +159,14 @@ class Tagger:
         """The model's trained parts (single-encoder taggers; ensembles: ``heads``)."""
         return self.pipeline.trained(model)
 
+    def model_pipelines(self, model: str) -> list[Pipeline]:
+        """Every pipeline that scores some of this model's postings."""
+        return list(dict.fromkeys(p for xl in (False, True) for d in (False, True)
+                                  for p, _ in self.members(model, xl, d)))
+
     def heads(self, model: str) -> list[TrainedModel | None]:
-        """Each member pipeline's trained parts for this model (None where untrained)."""
-        return [p.trained(model) for p, _ in self.members(model)]
+        """Each of the model's pipelines' trained parts (None where untrained)."""
+        return [p.trained(model) for p in self.model_pipelines(model)]
 
     def is_trained(self, model: str) -> bool:
         """Every pipeline of this model has its trained head (so its predictions carry confidences)."""
@@ -180,7 +188,7 @@ class Tagger:
 
     def index(self, model: str) -> None:
         """Load (building where needed) one model in every pipeline it uses."""
-        for pipeline, _ in self.members(model):
+        for pipeline in self.model_pipelines(model):
             pipeline.index(model)
 
     def load(self, models: Iterable[str] | None = None) -> None:
@@ -190,8 +198,29 @@ class Tagger:
 
     def route(self, posting: Posting) -> str:
         """The model 'auto' picks for a posting: its (given or detected) language's, else English."""
-        routed = BY_LANGUAGE.get(detect_language(posting), BY_LANGUAGE["en"])
-        return routed if routed in self.available_models() else BY_LANGUAGE["en"]
+        return self.routes([posting], AUTO)[0][0]
+
+    def routes(self, postings: Sequence[Posting], model: str | Sequence[str] = AUTO) -> list[tuple[str, bool]]:
+        """Per posting, the model that answers it and whether it is cross-lingual there (its language has no
+        labels in that model's index). 'auto' goes by the given or detected language; a named model is taken
+        to receive postings in its own language unless a posting gives another."""
+        requested = [model] * len(postings) if isinstance(model, str) else list(model)
+        if len(requested) != len(postings):
+            raise ConfigError(f"{len(requested)} model names for {len(postings)} items")
+        named = {name: resolve(name) for name in set(requested)}
+        concrete = {name: self.spec(n).name for name, n in named.items() if n != AUTO}
+        available = self.available_models()
+        out = []
+        for posting, name in zip(postings, requested, strict=True):
+            chosen = concrete.get(name)
+            if chosen is None:
+                lang = detect_language(posting)
+                chosen = BY_LANGUAGE.get(lang, BY_LANGUAGE["en"])
+                chosen = chosen if chosen in available else BY_LANGUAGE["en"]
+            else:
+                lang = posting.language or MODELS[chosen].language
+            out.append((chosen, lang not in MODELS[chosen].languages))
+        return out
 
     # ---- tagging ------------------------------------------------------------------------------
     def tag(self, items: Sequence[object], model: str = AUTO, topk: int = 5,
@@ -213,32 +242,46 @@ class Tagger:
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must lie between 0 and 1, got {min_confidence}")
         postings = [as_posting(item) for item in items]
-        requested = [model] * len(postings) if isinstance(model, str) else list(model)
-        if len(requested) != len(postings):
-            raise ConfigError(f"{len(requested)} model names for {len(postings)} items")
-        named = {name: resolve(name) for name in set(requested)}
-        concrete = {name: self.spec(n).name for name, n in named.items() if n != AUTO}
-        routed = [concrete.get(name) or self.route(p) for p, name in zip(postings, requested, strict=True)]
+        routed = self.routes(postings, model)
         out: list[tuple[list[Prediction], str] | None] = [None] * len(postings)
         if min_confidence is not None:
-            self.require_calibrated(routed)
-        for name in dict.fromkeys(routed):
-            rows = [i for i, r in enumerate(routed) if r == name]
-            scores, probs = self.scores_and_probabilities([postings[i] for i in rows], name)
+            self.require_calibrated(name for name, _ in routed)
+        for name, cross_lingual in dict.fromkeys(routed):
+            rows = [i for i, r in enumerate(routed) if r == (name, cross_lingual)]
+            scores, probs = self.scores_and_probabilities([postings[i] for i in rows], name, cross_lingual)
             top = self._top(scores, probs, name, topk, min_score, min_confidence)
             for row, preds in zip(rows, top, strict=True):
                 out[row] = (preds, name)
         return out  # type: ignore[return-value]
 
-    def scores(self, postings: Sequence[Posting], model: str) -> np.ndarray:
+    def scores(self, postings: Sequence[Posting], model: str, cross_lingual: bool = False) -> np.ndarray:
         """Fused scores (n_postings, n_occupations) of one model."""
-        return self.scores_and_probabilities(postings, model)[0]
+        return self.scores_and_probabilities(postings, model, cross_lingual)[0]
 
-    def scores_and_probabilities(self, postings: Sequence[Posting], model: str
+    def scores_and_probabilities(self, postings: Sequence[Posting], model: str, cross_lingual: bool = False
                                  ) -> tuple[np.ndarray, np.ndarray | None]:
         """Fused scores of one model over its pipelines, and calibrated probabilities when every pipeline is
-        trained (their weighted mean)."""
-        outputs = [(pipeline.scores(postings, model), w) for pipeline, w in self.members(model)]
+        trained (their weighted mean). Postings with and without a description may take different plan parts."""
+        described = np.array([bool(p.description) for p in postings], dtype=bool)
+        parts = {d: self.members(model, cross_lingual, d) for d in dict.fromkeys(described.tolist())}
+        if len(parts) < 2 or parts[False] == parts[True]:
+            return self._fused(postings, model, next(iter(parts.values()), []))
+        scores = np.empty((len(postings), len(self.taxonomy)), dtype=np.float32)
+        probs: np.ndarray | None = np.empty_like(scores)
+        for d, members in parts.items():
+            rows = np.flatnonzero(described == d)
+            s, p = self._fused([postings[i] for i in rows], model, members)
+            scores[rows] = s
+            probs = None if p is None or probs is None else probs
+            if probs is not None:
+                probs[rows] = p
+        return scores, probs
+
+    def _fused(self, postings: Sequence[Posting], model: str, members: list[tuple[Pipeline, float]]
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        if not postings:
+            return np.zeros((0, len(self.taxonomy)), dtype=np.float32), None
+        outputs = [(pipeline.scores(postings, model), w) for pipeline, w in members]
         scores = fuse([s for (s, _), _ in outputs], [w for _, w in outputs])
         if any(p is None for (_, p), _ in outputs):
             return scores, None

@@ -70,9 +70,13 @@ def tag(
     id_col: Annotated[str, typer.Option(help="Input column holding the row id.")] = "id",
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows tagged per batch.")] = 256,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad row instead of skipping it.")] = False,
+    resume: Annotated[bool, typer.Option(
+        help="Continue an interrupted run into its --output (checkpointed after every batch).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output.")] = False,
     encoder: EncoderOpt = None,
 ) -> None:
-    """Tag one title, or every row of --input into --output."""
+    """Tag one title, or every row of --input into --output (never over an existing file without --overwrite;
+    a killed run continues with --resume)."""
     if input is None:
         if not title:
             _fail("give a TITLE, or --input FILE --output FILE")
@@ -89,20 +93,17 @@ def tag(
         return
     if output is None:
         _fail("--input needs --output")
-    _tag_file(_tagger(encoder=encoder), input, output, model, topk, title_col, description_col, id_col, batch_size,
-              strict, min_confidence)
-
-
-def _tag_file(tagger, src: Path, dst: Path, model: str, topk: int, title_col: str, description_col: str, id_col: str,
-              batch_size: int, strict: bool, min_confidence: float | None) -> None:
-    from ..filetagging import Columns, tag_file
+    if resume and overwrite:
+        _fail("--resume continues an output, --overwrite replaces it: give one")
+    from ..batch import Columns, tag_file
 
     summary = tag_file(
-        tagger, src, dst, model, topk, Columns(title_col, description_col, id_col), batch_size, strict,
-        min_confidence=min_confidence,
+        _tagger(encoder=encoder), input, output, model, topk, Columns(title_col, description_col, id_col),
+        batch_size, strict, min_confidence=min_confidence, resume=resume, overwrite=overwrite,
         on_skip=lambda n, problem: typer.echo(f"escotag: row {n}: {problem}; skipped", err=True),
     )
-    typer.echo(f"escotag: tagged {summary.tagged} rows into {dst}; skipped {summary.skipped}", err=True)
+    resumed = f" (resumed after input row {summary.resumed_after})" if summary.resumed_after else ""
+    typer.echo(f"escotag: tagged {summary.tagged} rows into {output}; skipped {summary.skipped}{resumed}", err=True)
 
 
 @app.command()
@@ -176,7 +177,7 @@ def train(
         "--missing", help="Only models without a usable trained folder (same ESCO and vector space); keep the rest.")
     ] = False,
     head_weight: Annotated[float | None, typer.Option(
-        "--head-weight", help="The head's weight on a title (default: the one chosen per encoder on real titles).")
+        "--head-weight", help="The head's weight on a title (default: per encoder and language, from real titles).")
     ] = None,
     encoder: EncoderOpt = None,
 ) -> None:
@@ -197,7 +198,7 @@ def train(
     started = time.perf_counter()
     count = 0
     for pipeline in tagger.pipelines.values():
-        todo = [n for n in names if pipeline in (p for p, _ in tagger.members(n))]
+        todo = [n for n in names if pipeline in tagger.model_pipelines(n)]
         if missing:
             folder = (Path(out) if out is not None else models_dir()) / encoder_folder(pipeline.encoder)
             kept = [n for n in todo if TrainedModel.load(folder / n, tagger.taxonomy, pipeline.space) is not None]

@@ -1,13 +1,15 @@
-"""Streaming readers and writers for the CLI's batch tagging: CSV, JSONL and Parquet, in constant memory."""
+"""Streaming readers and writers for batch tagging: CSV, JSONL and Parquet, in constant memory."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
@@ -72,14 +74,32 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict | None, str]]:
 
 
 class Writer:
-    """Writes result records in the output's format as they come; wide columns for CSV and Parquet."""
+    """Writes result records in the output's format, batch by batch; wide columns for CSV and Parquet.
 
-    def __init__(self, path: Path, topk: int) -> None:
+    ``position()`` after a batch is durable (fsynced) and is where a resumed run continues (``position`` given to
+    a new Writer): a byte offset of a CSV or JSONL output, which is written in place, or the number of batches of a
+    Parquet output, which are written as parts beside it and joined into the file by ``close(complete=True)``.
+    """
+
+    def __init__(self, path: Path, topk: int, position: int = 0) -> None:
         self.path, self.topk, self.fmt = path, topk, file_format(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = None if self.fmt == "parquet" else path.open("w", encoding="utf-8", newline="")
+        self._file = None
         self._csv = None
-        self._parquet = None
+        self._header = position > 0  # a resumed CSV already has its header
+        self._parts = path.with_name(path.name + ".parts")
+        self._part = position
+        if self.fmt == "parquet":
+            if position == 0:
+                shutil.rmtree(self._parts, ignore_errors=True)
+            self._parts.mkdir(exist_ok=True)
+            for part in self._parts.glob("part-*.parquet"):  # written after the checkpoint, or half-written
+                if int(part.stem.split("-")[1]) >= position:
+                    part.unlink()
+        else:
+            if position:
+                os.truncate(path, position)  # drop what was written after the last checkpoint
+            self._file = path.open("a" if position else "w", encoding="utf-8", newline="")
         self._json = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call
 
     def _flat(self, record: dict) -> dict:
@@ -100,7 +120,8 @@ class Writer:
             rows = [self._flat(r) for r in records]
             if self._csv is None and rows:
                 self._csv = csv.DictWriter(self._file, fieldnames=list(rows[0]))
-                self._csv.writeheader()
+                if not self._header:
+                    self._csv.writeheader()
             if self._csv is not None:
                 self._csv.writerows(rows)
         elif records:
@@ -108,16 +129,33 @@ class Writer:
             import pyarrow.parquet as pq
 
             rows = [self._flat(r) for r in records]
-            if self._parquet is None:
-                types = {"row": pa.int64()}
-                numeric = ("score_", "confidence_")
-                schema = pa.schema([(k, pa.float64() if k.startswith(numeric) else types.get(k, pa.string()))
-                                    for k in rows[0]])
-                self._parquet = pq.ParquetWriter(self.path, schema)
-            self._parquet.write_table(pa.Table.from_pylist(rows, schema=self._parquet.schema))
+            numeric = ("score_", "confidence_")
+            schema = pa.schema([(k, pa.int64() if k == "row" else pa.float64() if k.startswith(numeric) else
+                                 pa.string()) for k in rows[0]])
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), self._parts / f"part-{self._part:08d}.parquet")
+            self._part += 1
 
-    def close(self) -> None:
+    def position(self) -> int:
+        """Flush what was written to disk and say where a resumed run would continue."""
+        if self._file is None:
+            return self._part
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        return os.fstat(self._file.fileno()).st_size
+
+    def close(self, complete: bool = True) -> None:
+        """Close the output; a complete Parquet output is joined from its parts (an incomplete one keeps them)."""
         if self._file is not None:
             self._file.close()
-        if self._parquet is not None:
-            self._parquet.close()
+        if self.fmt != "parquet" or not complete:
+            return
+        import pyarrow.parquet as pq
+
+        parts = sorted(self._parts.glob("part-*.parquet"))
+        if parts:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with pq.ParquetWriter(tmp, pq.read_schema(parts[0])) as writer:
+                for part in parts:
+                    writer.write_table(pq.read_table(part))
+            os.replace(tmp, self.path)
+        shutil.rmtree(self._parts, ignore_errors=True)
