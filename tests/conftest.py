@@ -81,3 +81,8 @@ def serve(app):
         assert time.time() < deadline and thread.is_alive(), "server did not start"
         time.sleep(0.05)
     return server, thread, f"http://127.0.0.1:{port}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--skip-cluster", action="store_true",
+                     help="Skip the test that starts a standalone Spark cluster on loopback (CI runs it).")

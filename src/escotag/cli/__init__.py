@@ -11,6 +11,7 @@ import typer
 
 from ..errors import EscotagError
 from .esco import app as esco_app
+from .spark import spark_tag
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tag job postings with ESCO occupations.")
@@ -28,6 +29,7 @@ def _options(device: Annotated[str, typer.Option(
 
     os.environ["ESCOTAG_DEVICE"] = device  # read by the encoders, also in the service's workers
 app.add_typer(esco_app, name="esco")
+app.command("spark-tag")(spark_tag)
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name, or 'auto' to route by language.")]
 TopkOpt = Annotated[int, typer.Option("--topk", "-k", min=1, max=100, help="Occupations per posting.")]

@@ -1,0 +1,92 @@
+"""Tagging Spark DataFrames (``pip install 'escotag[spark]'``): Arrow batches through ``mapInPandas``, one Tagger
+per executor Python worker, loaded on its first batch and kept for the worker's life (Spark reuses workers).
+
+Executors read ESCO, indices and trained heads like any escotag process: ``ESCOTAG_HOME`` (and ``ESCOTAG_MODELS``,
+``ESCOTAG_ESCO_DIR``) from their environment — a path every node can read (``spark.executorEnv.ESCOTAG_HOME``), or
+a local one each node fills on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+from .models import AUTO, resolve
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame
+
+    from .tagger import Tagger
+
+OUTPUT_COLUMN = "occupations"
+PREDICTION_FIELDS = (("uri", "string"), ("label", "string"), ("label_en", "string"), ("isco_code", "string"),
+                     ("score", "double"), ("confidence", "double"), ("model", "string"))
+_TAGGERS: dict[tuple, Tagger] = {}  # per Python worker process
+
+
+def _worker_tagger(encoder: str | None) -> Tagger:
+    from .tagger import Tagger
+
+    key = (encoder,)
+    if key not in _TAGGERS:
+        _TAGGERS[key] = Tagger(encoder=encoder, progress=False)
+    return _TAGGERS[key]
+
+
+def occupations_type():
+    """The Spark type of the column tag_dataframe adds: array<struct<uri, label, label_en, isco_code, score,
+    confidence, model>>."""
+    from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
+
+    types = {"string": StringType(), "double": DoubleType()}
+    return ArrayType(StructType([StructField(name, types[kind]) for name, kind in PREDICTION_FIELDS]))
+
+
+def tag_frame(frame: pd.DataFrame, tagger: Tagger, title_col: str, description_col: str | None, model: str,
+              topk: int, min_confidence: float | None) -> pd.DataFrame:
+    """One pandas batch with the occupations column added (an empty title gets an empty list)."""
+    titles = frame[title_col].fillna("").astype(str).str.strip().tolist()
+    descriptions = (frame[description_col].fillna("").astype(str).tolist() if description_col
+                    else [""] * len(titles))
+    rows = [i for i, t in enumerate(titles) if t]
+    results = tagger.tag_with_models([{"title": titles[i], "description": descriptions[i]} for i in rows], model,
+                                     topk, min_confidence=min_confidence) if rows else []
+    column: list[list[dict]] = [[] for _ in titles]
+    for i, (preds, used) in zip(rows, results, strict=True):
+        column[i] = [{"uri": p.uri, "label": p.label, "label_en": p.label_en, "isco_code": p.isco_code,
+                      "score": p.score, "confidence": p.confidence, "model": used} for p in preds]
+    out = frame.copy()
+    out[OUTPUT_COLUMN] = column
+    return out
+
+
+def tag_dataframe(df: DataFrame, title_col: str = "title", description_col: str | None = None,
+                  id_col: str | None = None, model: str = AUTO, topk: int = 5, min_confidence: float | None = None,
+                  encoder: str | None = None) -> DataFrame:
+    """df with an ``occupations`` column: the top-k ESCO occupations of each row's title (and description).
+
+    Every input column is kept (id_col, when given, must exist: it is the key users join results back on). The
+    answers are those of ``escotag tag`` on the same rows.
+    """
+    from pyspark.sql.types import StructField, StructType
+
+    for name, col in (("title_col", title_col), ("description_col", description_col), ("id_col", id_col)):
+        if col is not None and col not in df.columns:
+            raise ConfigError(f"{name} {col!r} is not a column of the DataFrame ({', '.join(df.columns)})")
+    if OUTPUT_COLUMN in df.columns:
+        raise ConfigError(f"the DataFrame already has an {OUTPUT_COLUMN!r} column")
+    if topk < 1:
+        raise ConfigError(f"topk must be at least 1, got {topk}")
+    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+        raise ConfigError(f"min_confidence must lie between 0 and 1, got {min_confidence}")
+    resolve(model)  # a bad model name fails here, not on the executors
+    schema = StructType([*df.schema.fields, StructField(OUTPUT_COLUMN, occupations_type())])
+
+    def tag_batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        tagger = _worker_tagger(encoder)
+        for frame in frames:
+            yield tag_frame(frame, tagger, title_col, description_col, model, topk, min_confidence)
+
+    return df.mapInPandas(tag_batches, schema)

@@ -1,0 +1,161 @@
+"""Spark: tag_dataframe and `escotag spark-tag` on a real local[2] Spark, answers identical to `escotag tag`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]' brings it)")
+
+TITLES = ["Bäcker", "software developer", "Registered Nurse", "محاسب", "Elektricien", "chef", "pharmacist",
+          "Verpleegkundige", "accountant", "", "Koch (m/w/d)", "electrician apprentice", "enfermeira"]
+
+
+@pytest.fixture(scope="module")
+def spark(esco_slice, tmp_path_factory):
+    from pyspark.sql import SparkSession
+
+    # read by the Python workers Spark starts (they inherit the driver's environment)
+    saved = {k: os.environ.get(k) for k in ("ESCOTAG_ESCO_DIR", "ESCOTAG_HOME", "PYSPARK_PYTHON")}
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers need the interpreter escotag is installed in
+    os.environ["ESCOTAG_ESCO_DIR"] = str(esco_slice)
+    os.environ["ESCOTAG_HOME"] = str(tmp_path_factory.getbasetemp() / "escotag-home")
+    session = (SparkSession.builder.master("local[2]").appName("escotag-tests")
+               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    yield session
+    session.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def test_tag_dataframe_answers_as_the_cli(spark, tmp_path, esco_slice):
+    from escotag.spark import tag_dataframe
+
+    rows = [{"id": f"r{i}", "title": TITLES[i % len(TITLES)]} for i in range(300)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    env = {**os.environ, "ESCOTAG_ESCO_DIR": str(esco_slice)}
+    done = subprocess.run([sys.executable, "-m", "escotag", "tag", "-i", str(src), "-o", str(tmp_path / "out.jsonl")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    cli = {r["id"]: r for r in map(json.loads, (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines())}
+
+    df = spark.createDataFrame(rows).repartition(3)
+    tagged = {r["id"]: r for r in tag_dataframe(df, id_col="id").collect()}
+    assert len(tagged) == len(rows) and set(tagged["r0"].asDict()) == {"id", "title", "occupations"}
+    for rid, row in tagged.items():
+        if not row["title"]:
+            assert row["occupations"] == [] and rid not in cli
+            continue
+        expected = cli[rid]["predictions"]
+        assert [o["uri"] for o in row["occupations"]] == [p["uri"] for p in expected]
+        # scores are rounded to 6 decimals; batches of other sizes may round the last one the other way
+        assert all(abs(o["score"] - p["score"]) <= 1e-6 + 1e-12
+                   for o, p in zip(row["occupations"], expected, strict=True))
+        assert {o["model"] for o in row["occupations"]} == {cli[rid]["model"]}
+
+
+def test_bad_arguments_fail_before_any_job(spark):
+    from escotag import ConfigError
+    from escotag.spark import tag_dataframe
+
+    df = spark.createDataFrame([{"title": "chef"}])
+    with pytest.raises(ConfigError, match="'job' is not a column"):
+        tag_dataframe(df, title_col="job")
+    with pytest.raises(ConfigError, match="unknown model"):
+        tag_dataframe(df, model="Klingon")
+
+
+def _cli_answers(rows, tmp_path, env):
+    src = tmp_path / "cli-in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "escotag", "tag", "-i", str(src), "-o", str(tmp_path / "cli.jsonl")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return {r["id"]: r for r in map(json.loads, (tmp_path / "cli.jsonl").read_text(encoding="utf-8").splitlines())}
+
+
+def _spark_tag(src, dst, master, env):
+    return subprocess.run([sys.executable, "-m", "escotag", "spark-tag", str(src), str(dst), "--master", master,
+                           "--id-col", "id", "--partitions", "3"], capture_output=True, text=True, env=env)
+
+
+def _same_as_cli(dst, cli):
+    import pyarrow.parquet as pq
+
+    tagged = pq.read_table(dst).to_pylist()
+    assert len(tagged) == ROWS
+    for row in tagged:
+        expected = cli.get(row["id"], {"predictions": []})["predictions"]
+        assert [o["uri"] for o in row["occupations"]] == [p["uri"] for p in expected]
+        assert all(abs(o["score"] - p["score"]) <= 1e-6 + 1e-12
+                   for o, p in zip(row["occupations"], expected, strict=True))
+
+
+ROWS = 400
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, esco_slice, spark):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path_factory.mktemp("spark-cli")
+    rows = [{"id": f"r{i}", "title": TITLES[i % len(TITLES)]} for i in range(ROWS)]
+    pq.write_table(pa.Table.from_pylist(rows), folder / "in.parquet")
+    env = {**os.environ, "ESCOTAG_ESCO_DIR": str(esco_slice)}
+    return folder, rows, env, _cli_answers(rows, folder, env)
+
+
+def test_spark_tag_cli_on_local_spark(dataset):
+    folder, _, env, cli = dataset
+    done = _spark_tag(folder / "in.parquet", folder / "out.parquet", "local[2]", env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _same_as_cli(folder / "out.parquet", cli)
+    again = _spark_tag(folder / "in.parquet", folder / "out.parquet", "local[2]", env)
+    assert again.returncode == 2 and "already exists; --overwrite replaces it" in again.stderr
+
+
+def test_spark_tag_on_a_standalone_cluster(dataset, request, tmp_path):
+    """A master and a worker on loopback, started and stopped here; the job runs on the worker's executor."""
+    if request.config.getoption("--skip-cluster"):
+        pytest.skip("--skip-cluster given: the standalone Spark cluster test did not run")
+    import socket
+    import time
+    from pathlib import Path
+
+    folder, _, env, cli = dataset
+    spark_class = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"spark://127.0.0.1:{port}"
+    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("master", "worker")}
+    master = subprocess.Popen([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                               "--port", str(port), "--webui-port", "0"], env=env, stdout=logs["master"],
+                              stderr=subprocess.STDOUT)
+    worker = subprocess.Popen([spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
+                               "--cores", "2", "--memory", "2g", "--webui-port", "0"],
+                              env={**env, "PYSPARK_PYTHON": sys.executable}, stdout=logs["worker"],
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while "Successfully registered with master" not in (tmp_path / "worker.log").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
+            assert worker.poll() is None and master.poll() is None
+            time.sleep(0.5)
+        done = _spark_tag(folder / "in.parquet", tmp_path / "out.parquet", url, env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        _same_as_cli(tmp_path / "out.parquet", cli)
+        assert "Asked to launch executor" in (tmp_path / "worker.log").read_text()
+    finally:
+        for proc in (worker, master):
+            proc.terminate()
+            proc.wait(timeout=60)
+        for log in logs.values():
+            log.close()
