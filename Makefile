@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 ENCODER ?= fast
 
-.PHONY: install test lint build train serve bench loadtest eval choose-weights clean esco-snapshot
+.PHONY: install test lint build train serve bench bench-spark loadtest eval choose-weights clean esco-snapshot
 
 $(BIN)/escotag: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ serve: build  ## set up, build missing indices, train missing model heads, serve
 
 bench: install  ## speed figures for the README (not a test; ENCODER=accurate BENCH_TITLES=2000 BENCH_POSTINGS=300 BENCH_TRAIN=0 for the slow plan)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench.py
+
+bench-spark: build  ## Spark vs CLI throughput on 200,000 real titles, Parquet to Parquet (not a test; needs Java)
+	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench_spark.py
 
 eval: install  ## accuracy figures for the README, untrained then trained, on every labelled set (make train first; ENCODER=accurate)
 	for t in --untrained ""; do \
