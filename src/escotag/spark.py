@@ -24,8 +24,6 @@ OUTPUT_COLUMN = "occupations"
 PREDICTION_FIELDS = (("uri", "string"), ("label", "string"), ("label_en", "string"), ("isco_code", "string"),
                      ("score", "double"), ("confidence", "double"), ("model", "string"))
 _TAGGERS: dict[tuple, Tagger] = {}  # per Python worker process
-# rows scored at once: a (rows x 3,039) score matrix per channel; the CLI's batch size
-CHUNK = 256
 
 
 def _worker_tagger(encoder: str | None) -> Tagger:
@@ -53,11 +51,8 @@ def tag_frame(frame: pd.DataFrame, tagger: Tagger, title_col: str, description_c
     descriptions = (frame[description_col].fillna("").astype(str).tolist() if description_col
                     else [""] * len(titles))
     rows = [i for i, t in enumerate(titles) if t]
-    results = []
-    for start in range(0, len(rows), CHUNK):  # Arrow batches hold 10,000 rows: score them as the CLI does
-        chunk = rows[start : start + CHUNK]
-        results += tagger.tag_with_models([{"title": titles[i], "description": descriptions[i]} for i in chunk],
-                                          model, topk, min_confidence=min_confidence)
+    results = tagger.tag_with_models([{"title": titles[i], "description": descriptions[i]} for i in rows], model,
+                                     topk, min_confidence=min_confidence) if rows else []
     column: list[list[dict]] = [[] for _ in titles]
     for i, (preds, used) in zip(rows, results, strict=True):
         column[i] = [{"uri": p.uri, "label": p.label, "label_en": p.label_en, "isco_code": p.isco_code,
