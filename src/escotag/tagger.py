@@ -272,8 +272,9 @@ class Tagger:
             rows = np.flatnonzero(described == d)
             s, p = self._fused([postings[i] for i in rows], model, members)
             scores[rows] = s
-            probs = None if p is None or probs is None else probs
-            if probs is not None:
+            if p is None:
+                probs = None
+            elif probs is not None:
                 probs[rows] = p
         return scores, probs
 

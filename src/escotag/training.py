@@ -137,14 +137,13 @@ def fit_fusion(tasks: list[DevTask], head: Head, pipeline: Pipeline, head_weight
 
 def train(pipeline: Pipeline, languages: Sequence[str], name: str, seed: int = 0, labelled: str | Path | None = None,
           config: HeadConfig | None = None, progress: bool = True, dev_queries: int = DEV_QUERIES,
-          head_weight: float | None = None, language: str | None = None) -> TrainedModel:
-    """Train a head on ESCO texts in exactly these languages (and labelled titles in them) for postings in
-    language (default: the first of languages); head_weight (default: TITLE_HEAD_WEIGHTS for the encoder and that
-    language) is its weight on a title."""
+          head_weight: float | None = None) -> TrainedModel:
+    """Train a head on ESCO texts in exactly these languages (and labelled titles in them); head_weight (default:
+    TITLE_HEAD_WEIGHTS for the encoder and the first language, a model's own) is its weight on a title."""
     started = time.perf_counter()
     config = config or HeadConfig()
     if head_weight is None:
-        head_weight = title_head_weight(pipeline.encoder.name, language or languages[0])
+        head_weight = title_head_weight(pipeline.encoder.name, languages[0])
     if head_weight < 0:
         raise ConfigError(f"the head weight must not be negative, got {head_weight}")
     languages = tuple(dict.fromkeys(languages))

@@ -71,7 +71,7 @@ def tag_file(
     settings = {"model": model, "topk": topk, "columns": asdict(columns), "batch_size": batch_size,
                 "strict": strict, "min_confidence": min_confidence, "encoder": tagger.plan.describe()}
     checkpoint = _start(src, dst, settings, resume, overwrite)
-    summary = Summary(checkpoint.tagged, checkpoint.skipped, checkpoint.rows_read)
+    resumed_after = checkpoint.rows_read
     writer = Writer(dst, topk, checkpoint.position)
     checkpoint.save(dst)
     bar = tqdm(desc="tagging", unit="row", disable=None, initial=checkpoint.rows_read)
@@ -84,21 +84,20 @@ def tag_file(
              "predictions": [p.to_dict() for p in preds]}
             for (n, row, title), (preds, used) in zip(good, future.result(), strict=True)
         ])
-        summary.tagged += len(good)
-        summary.skipped += skipped
         checkpoint.position = writer.position()
         checkpoint.rows_read += size
-        checkpoint.tagged, checkpoint.skipped = summary.tagged, summary.skipped
+        checkpoint.tagged += len(good)
+        checkpoint.skipped += skipped
         checkpoint.save(dst)
         bar.update(size)
 
     complete = False
     try:
         with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
-            consumed, done_before = 0, checkpoint.rows_read
+            consumed = 0
             for batch in read_rows(src, batch_size):
                 consumed += len(batch)
-                if consumed <= done_before:
+                if consumed <= resumed_after:
                     continue  # done before the run was interrupted (checkpoints fall on batch boundaries)
                 good, skipped = [], 0
                 for n, row, problem in batch:
@@ -125,4 +124,4 @@ def tag_file(
         writer.close(complete)
         bar.close()
     Checkpoint.remove(dst)
-    return summary
+    return Summary(checkpoint.tagged, checkpoint.skipped, resumed_after)
