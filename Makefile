@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 ENCODER ?= fast
 
-.PHONY: install test lint build train serve bench bench-spark loadtest eval choose-weights clean esco-snapshot
+.PHONY: install test lint build train serve bench bench-spark bench-rules loadtest eval choose-weights clean esco-snapshot
 
 $(BIN)/escotag: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: install  ## speed figures for the README (not a test; ENCODER=accurate BE
 
 bench-spark: build  ## Spark vs CLI throughput on 200,000 real titles, Parquet to Parquet (not a test; needs Java)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench_spark.py
+
+bench-rules: build  ## tagging speed with 10,000 rules loaded vs none, same titles, same process (not a test)
+	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench_rules.py
 
 eval: install  ## accuracy figures for the README, untrained then trained, on every labelled set (make train first; ENCODER=accurate)
 	for t in --untrained ""; do \

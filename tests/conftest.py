@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import csv
+import glob
 import os
 import random
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -68,11 +73,80 @@ def tagger(esco_slice: Path, tmp_path_factory: pytest.TempPathFactory):
     return Tagger(esco_slice, progress=False)
 
 
-def serve(app):
-    """Run an ASGI app with uvicorn on a free loopback port; returns (server, thread, base URL)."""
+def base_env() -> dict[str, str]:
+    """This environment without any ESCOTAG_ variable (for escotag processes the tests start)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ESCOTAG_")}
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory, esco_slice: Path) -> Path:
+    """`escotag train -m De -m EnV2` run as a user would, into its own models folder."""
+    out = tmp_path_factory.mktemp("models")
+    env = {"ESCOTAG_ESCO_DIR": str(esco_slice),
+           "ESCOTAG_HOME": str(tmp_path_factory.getbasetemp() / "escotag-home")}
+    done = subprocess.run([sys.executable, "-m", "escotag", "train", "-m", "De", "-m", "EnV2", "--out", str(out),
+                           "--seed", "3"], capture_output=True, text=True, env={**base_env(), **env})
+    assert done.returncode == 0, done.stderr
+    assert "De: trained on de+en" in done.stderr and "EnV2: trained on en" in done.stderr
+    return out
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server (Debian's package) in a fresh data folder on a free loopback port, stopped at the
+    end of the session; yields the URL of an empty database."""
+    pg_ctl = shutil.which("pg_ctl") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))[-1:]), None)
+    if pg_ctl is None:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+    import psycopg
+
+    bindir = Path(pg_ctl).resolve().parent
+    folder = Path(tempfile.mkdtemp(prefix="escotag-pg-"))
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # it refuses to run as root
+    if as_postgres:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", free_port()
+    subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
+                    f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE escotag_test")
+        yield f"postgresql://postgres@127.0.0.1:{port}/escotag_test"
+    finally:
+        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A real headless Chromium (Debian's), driven by Playwright."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def serve(app):
+    """Run an ASGI app with uvicorn on a free loopback port; returns (server, thread, base URL)."""
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

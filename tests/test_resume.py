@@ -98,3 +98,33 @@ def test_an_existing_output_is_never_overwritten_silently(tmp_path, cli, src):
     assert replaced.returncode == 0, replaced.stderr
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == ROWS - ROWS // len(TITLES) - 1 and json.loads(lines[0])["id"] == "r0"
+
+
+def test_a_resumed_run_queues_every_unsure_row_once(tmp_path, cli, src, models_dir, monkeypatch):
+    from escotag.review import ReviewStore
+
+    database = f"sqlite:///{tmp_path / 'review.sqlite3'}"
+    monkeypatch.setenv("ESCOTAG_MODELS", str(models_dir))
+    monkeypatch.setenv("ESCOTAG_DATABASE_URL", database)
+    out, checkpoint = tmp_path / "out.jsonl", tmp_path / "out.jsonl.escotag-checkpoint.json"
+    args = ("-i", str(src), "-o", str(out), "--batch-size", BATCH, "-m", "EnV2", "--review-below", "1")
+    proc = subprocess.Popen(cli.args(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if json.loads(checkpoint.read_text())["rows_read"] >= 400:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = ReviewStore.open(database).counts()["open"]
+    assert before >= 380  # rows after the last checkpoint may be queued too: the resumed run must not repeat them
+    resumed = cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    tagged = sum(1 for _ in out.read_text(encoding="utf-8").splitlines())
+    items = ReviewStore.open(database).list(None, limit=10_000)
+    assert len(items) == tagged and len({i["external_id"] for i in items}) == tagged
+    assert f"{tagged - before} queued for review" in resumed.stderr

@@ -7,7 +7,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from conftest import serve
+from conftest import free_port, serve
 from escotag.service import Settings, create_app
 
 KEY = "s3cret-key"
@@ -184,14 +184,11 @@ def test_fuzz_openapi_no_server_errors(base):
 def test_escotag_serve_never_logs_the_key(esco_slice, tmp_path):
     """`escotag serve` as users run it, with an API key: requests with right and wrong keys, then its log."""
     import os
-    import socket
     import subprocess
     import sys
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "ESCOTAG_ESCO_DIR": str(esco_slice), "ESCOTAG_API_KEY": KEY}
     log = (tmp_path / "serve.log").open("w+")
     proc = subprocess.Popen([sys.executable, "-m", "escotag", "serve", "--port", str(port)], env=env,

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from conftest import free_port
+
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]' brings it)")
 
 TITLES = ["Bäcker", "software developer", "Registered Nurse", "محاسب", "Elektricien", "chef", "pharmacist",
@@ -125,15 +127,12 @@ def test_spark_tag_on_a_standalone_cluster(dataset, request, tmp_path):
     """A master and a worker on loopback, started and stopped here; the job runs on the worker's executor."""
     if request.config.getoption("--skip-cluster"):
         pytest.skip("--skip-cluster given: the standalone Spark cluster test did not run")
-    import socket
     import time
     from pathlib import Path
 
     folder, _, env, cli = dataset
     spark_class = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     url = f"spark://127.0.0.1:{port}"
     logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("master", "worker")}
     master = subprocess.Popen([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
@@ -159,3 +158,21 @@ def test_spark_tag_on_a_standalone_cluster(dataset, request, tmp_path):
             proc.wait(timeout=60)
         for log in logs.values():
             log.close()
+
+
+def test_tag_dataframe_applies_rules_as_python_does(spark, esco_slice, tmp_path):
+    from escotag import Tagger
+    from escotag.spark import tag_dataframe
+
+    tagger = Tagger(esco_slice, progress=False)
+    uri = {o.label(): o.uri for o in tagger.taxonomy.occupations}
+    rules = tmp_path / "rules.csv"
+    rules.write_text("kind,pattern,language,occupation_uri\n"
+                     f"title,Kundenheld,,{uri['baker']}\nexclude,developer,,{uri['software developer']}\n"
+                     f"label,crumb wizard,en,{uri['baker']}\n", encoding="utf-8")
+    titles = ["Kundenheld", "software developer", "Senior Crumb Wizard", "chef"]
+    expected = Tagger(esco_slice, progress=False, rules=rules).tag(titles, "EnV2", 5)
+    rows = tag_dataframe(spark.createDataFrame([{"title": t} for t in titles]), model="EnV2", rules=rules).collect()
+    answers = {r["title"]: [(o["uri"], o["source"]) for o in r["occupations"]] for r in rows}
+    assert [answers[t] for t in titles] == [[(p.uri, p.source) for p in preds] for preds in expected]
+    assert answers["Kundenheld"][0] == (uri["baker"], "rule") and answers["Senior Crumb Wizard"][0][0] == uri["baker"]

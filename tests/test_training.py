@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import write_labelled
+from conftest import base_env, write_labelled
 from escotag import ConfigError, Tagger, load_taxonomy
 from escotag.errors import LeakageError
 from escotag.evaluation import eval_esco_xling, eval_melo, eval_postings, training_languages
@@ -21,25 +21,6 @@ CHANCE_MRR = sum(1 / r for r in range(1, 301)) / 300  # a random ranking of 300 
 @pytest.fixture(scope="module")
 def trained_de(tagger):
     return train(tagger, ["de", "en"], "De", seed=0, progress=False)
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory, esco_slice):
-    """`escotag train -m De -m EnV2` run as a user would, into its own models folder."""
-    out = tmp_path_factory.mktemp("models")
-    env = {"ESCOTAG_ESCO_DIR": str(esco_slice),
-           "ESCOTAG_HOME": str(tmp_path_factory.getbasetemp() / "escotag-home")}
-    done = subprocess.run([sys.executable, "-m", "escotag", "train", "-m", "De", "-m", "EnV2", "--out", str(out),
-                           "--seed", "3"], capture_output=True, text=True, env={**_base_env(), **env})
-    assert done.returncode == 0, done.stderr
-    assert "De: trained on de+en" in done.stderr and "EnV2: trained on en" in done.stderr
-    return out
-
-
-def _base_env():
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("ESCOTAG_")}
 
 
 def test_head_beats_chance_and_untrained_on_held_out_labels(trained_de):
@@ -77,7 +58,7 @@ def test_manifest_and_escotag_models(models_dir, esco_slice, tmp_path_factory):
     assert manifest["languages"] == ["de", "en"] and manifest["seed"] == 3
     assert manifest["config"]["epochs"] >= 1 and manifest["data"]["esco_examples"] > 1000
     assert manifest["dev"]["trained_mrr"] > 0 and "head.npz" in manifest["sha256"]
-    env = {**_base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice), "ESCOTAG_MODELS": str(models_dir),
+    env = {**base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice), "ESCOTAG_MODELS": str(models_dir),
            "ESCOTAG_HOME": str(tmp_path_factory.getbasetemp() / "escotag-home")}
     done = subprocess.run([sys.executable, "-m", "escotag", "models", "--json"], capture_output=True, text=True,
                           env=env)
@@ -122,7 +103,7 @@ def test_head_reads_titles_alone_with_its_encoders_weight(models_dir, esco_slice
 
 
 def test_cli_min_confidence(models_dir, esco_slice, tmp_path_factory):
-    env = {**_base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice), "ESCOTAG_MODELS": str(models_dir),
+    env = {**base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice), "ESCOTAG_MODELS": str(models_dir),
            "ESCOTAG_HOME": str(tmp_path_factory.getbasetemp() / "escotag-home")}
     done = subprocess.run([sys.executable, "-m", "escotag", "tag", "Bäcker", "-m", "De", "--min-confidence", "0.01",
                            "--json"], capture_output=True, text=True, env=env)
@@ -182,7 +163,7 @@ def test_train_missing_keeps_usable_models_and_retrains_broken_ones(models_dir, 
     data[-100] ^= 0xFF  # De unusable, EnV2 intact
     head.write_bytes(bytes(data))
     before = (copy / "use" / "EnV2" / "head.npz").read_bytes()
-    env = {**_base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice),
+    env = {**base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice),
            "ESCOTAG_HOME": str(tmp_path_factory.getbasetemp() / "escotag-home")}
     done = subprocess.run([sys.executable, "-m", "escotag", "train", "-m", "De", "-m", "EnV2", "--missing",
                            "--out", str(copy), "--seed", "3"], capture_output=True, text=True, env=env)

@@ -275,7 +275,7 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
     allowed = training_languages(lang, [PIVOT], tx.languages)
     scores, heads, weights = [], [], []
     for pipeline, weight in tagger.members(BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT]), cross_lingual=True):
-        english = pipeline.block(PIVOT)
+        english = pipeline.esco_block(PIVOT)
         index = ConceptIndex([english], len(tx), pipeline.weights)
         if trained:
             head = for_languages(pipeline, allowed, lang, progress=pipeline.progress)  # every language but lang

@@ -237,6 +237,24 @@ class Block:
                    LexicalChannel(labels, n_concepts) if lexical else None)
 
 
+    def with_labels(self, views: Views, vectors: np.ndarray, projection: Projection | None = None) -> Block:
+        """This block with extra label views (users' label rules), indexed like its own labels."""
+        if not len(views):
+            return self
+        base = self.labels.views
+        owner = np.concatenate([base.owner, views.owner])
+        order = np.argsort(owner, kind="stable")  # a concept's own views first: pruning keeps them as they were
+        texts = base.texts + views.texts
+        stacked = np.concatenate([self.labels.vectors, projection(vectors) if projection else vectors])
+        labels = DenseChannel.build(Views(owner[order], [texts[i] for i in order]), self.labels.n_concepts,
+                                    stacked[order])
+        lexical = None
+        if self.lexical is not None:
+            old = self.lexical.views
+            lexical = LexicalChannel(Views(np.concatenate([old.owner, views.owner]), old.texts + views.texts),
+                                     self.lexical.n_concepts)
+        return Block(self.lang, labels, self.descriptions, lexical)
+
     def without(self, pairs: set[tuple[int, str]]) -> Block:
         """This block without some (concept, label) views, reusing its vectors (dev splits)."""
         keep = self.labels.views.keeping(pairs)

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import cached_encode
 from .encoders import Encoder
 from .errors import ConfigError
 from .index import Block, ConceptIndex, Projection, Views, Weights, encode_views
 from .models import AUTO, MODELS, ModelSpec, resolve
 from .postings import Posting, clean_title, description_lead
+from .rules import Rules
 from .taxonomy import PIVOT, Labels, Taxonomy
 from .text import lead
 from .trained import TrainedModel
@@ -72,11 +74,12 @@ class Pipeline:
     channel and trained head works in that space. Index blocks and models load on first use.
 
     Trained heads (``escotag train``) are read from ``models_dir`` (the models folder's sub-folder named for the
-    encoder); ``trained=False`` ignores them.
+    encoder); ``trained=False`` ignores them. Users' label rules (``rules``) join the blocks' label views.
     """
 
     def __init__(self, taxonomy: Taxonomy, encoder: Encoder, weights: Weights | None = None, progress: bool = True,
-                 models_dir: Path | None = None, trained: bool = True, dense_dims: int | None = None) -> None:
+                 models_dir: Path | None = None, trained: bool = True, dense_dims: int | None = None,
+                 rules: Rules | None = None) -> None:
         self.taxonomy = taxonomy
         self.encoder = encoder
         self.weights = weights or Weights()
@@ -86,10 +89,13 @@ class Pipeline:
         dims = dense_dims or getattr(encoder, "dense_dims", None) or encoder.dim
         self.dense_dims = min(dims, encoder.dim)
         self._projection: Projection | None = None
+        self.rules = rules or Rules()
         self._trained: dict[str, TrainedModel | None] = {}
-        self._blocks: dict[str, Block] = {}
+        self._esco_blocks: dict[str, Block] = {}  # ESCO's views only
+        self._blocks: dict[str, Block] = {}  # with the label rules
         self._indices: dict[str, ConceptIndex] = {}
         self._lock = threading.RLock()
+        self._rules_lock = threading.Lock()
 
     def spec(self, model: str) -> ModelSpec:
         return model_spec(self.taxonomy, model)
@@ -122,13 +128,41 @@ class Pipeline:
         return {"taxonomy": self.taxonomy.content_hash, "config": INDEX_CONFIG}
 
     def block(self, lang: str) -> Block:
-        """The shared index block of one ESCO language (built and cached on first use)."""
+        """The shared index block of one ESCO language, with the label rules in it (built on first use)."""
         with self._lock:
             if lang not in self._blocks:
-                labels, descriptions = taxonomy_views(self.taxonomy, lang)
-                self._blocks[lang] = Block.build(lang, labels, descriptions, len(self.taxonomy), self.encoder,
-                                                 self.index_meta, self.projection)
+                self._blocks[lang] = self._with_rules(self.esco_block(lang), lang, self.rules)
             return self._blocks[lang]
+
+    def esco_block(self, lang: str) -> Block:
+        with self._lock:
+            if lang not in self._esco_blocks:
+                labels, descriptions = taxonomy_views(self.taxonomy, lang)
+                self._esco_blocks[lang] = Block.build(lang, labels, descriptions, len(self.taxonomy), self.encoder,
+                                                      self.index_meta, self.projection)
+            return self._esco_blocks[lang]
+
+    def _with_rules(self, block: Block, lang: str, rules: Rules) -> Block:
+        pairs = [(self.taxonomy.position[uri], label) for uri, label in rules.labels_for(lang)]
+        if not pairs:
+            return block
+        views = Views.from_pairs(pairs)
+        # keyed without the language: a label rule for every language is encoded once
+        vectors = cached_encode(self.encoder, views.texts, {**self.index_meta, "views": "rule-labels"},
+                                progress=False)
+        return block.with_labels(views, vectors, self.projection)
+
+    def set_rules(self, rules: Rules) -> None:
+        """Use these rules' labels from now on: loaded blocks and models are rebuilt aside, then swapped in, so
+        requests in flight finish on the old ones."""
+        with self._rules_lock:
+            with self._lock:
+                esco, loaded = dict(self._esco_blocks), list(self._indices)
+            blocks = {lang: self._with_rules(b, lang, rules) for lang, b in esco.items()}
+            indices = {name: self._new_index(name, [blocks[lang] for lang in self.spec(name).languages])
+                       for name in loaded}
+            with self._lock:
+                self.rules, self._blocks, self._indices = rules, blocks, indices
 
     # ---- models --------------------------------------------------------------------------------------
     def trained(self, model: str) -> TrainedModel | None:
@@ -147,15 +181,17 @@ class Pipeline:
         spec = self.spec(model)
         with self._lock:
             if spec.name not in self._indices:
-                blocks = [self.block(lang) for lang in spec.languages]
-                trained = self.trained(spec.name)
-                if trained is None:
-                    index = ConceptIndex(blocks, len(self.taxonomy), self.weights)
-                else:
-                    index = ConceptIndex(blocks, len(self.taxonomy), trained.weights(self.weights),
-                                         trained.head.logits)
-                self._indices[spec.name] = index
+                self._indices[spec.name] = self._new_index(spec.name, [self.block(lang) for lang in spec.languages])
             return self._indices[spec.name]
+
+    def _new_index(self, name: str, blocks: list[Block]) -> ConceptIndex:
+        trained = self.trained(name)
+        if trained is None:
+            return ConceptIndex(blocks, len(self.taxonomy), self.weights)
+        if trained.examples:  # labelled titles it learned from answer like labels, in its own language's block
+            ex = trained.examples
+            blocks = [blocks[0].with_labels(Views(ex.owner, ex.texts), ex.vectors), *blocks[1:]]
+        return ConceptIndex(blocks, len(self.taxonomy), trained.weights(self.weights), trained.head.logits)
 
     def load(self, models: Iterable[str]) -> None:
         for name in models:

@@ -2,17 +2,20 @@
 per executor Python worker, loaded on its first batch and kept for the worker's life (Spark reuses workers).
 
 Executors read ESCO, indices and trained heads like any escotag process: ``ESCOTAG_HOME`` (and ``ESCOTAG_MODELS``,
-``ESCOTAG_ESCO_DIR``) from their environment — a path every node can read (``spark.executorEnv.ESCOTAG_HOME``), or
-a local one each node fills on first use.
+``ESCOTAG_ESCO_DIR``, ``ESCOTAG_RULES``) from their environment — a path every node can read
+(``spark.executorEnv.ESCOTAG_HOME``), or a local one each node fills on first use. Rules given to tag_dataframe are
+read on the driver and shipped with the job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .models import AUTO, resolve
+from .rules import Rule, Rules
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,16 +25,17 @@ if TYPE_CHECKING:
 
 OUTPUT_COLUMN = "occupations"
 PREDICTION_FIELDS = (("uri", "string"), ("label", "string"), ("label_en", "string"), ("isco_code", "string"),
-                     ("score", "double"), ("confidence", "double"), ("model", "string"))
+                     ("score", "double"), ("confidence", "double"), ("source", "string"), ("model", "string"))
 _TAGGERS: dict[tuple, Tagger] = {}  # per Python worker process
 
 
-def _worker_tagger(encoder: str | None) -> Tagger:
+def _worker_tagger(encoder: str | None, rules: tuple[str, list[Rule]] | None) -> Tagger:
+    """This worker's Tagger for an encoder plan and shipped rules (digest, rules), made on first use."""
     from .tagger import Tagger
 
-    key = (encoder,)
+    key = (encoder, rules[0] if rules else None)
     if key not in _TAGGERS:
-        _TAGGERS[key] = Tagger(encoder=encoder, progress=False)
+        _TAGGERS[key] = Tagger(encoder=encoder, progress=False, rules=Rules(rules[1]) if rules else None)
     return _TAGGERS[key]
 
 
@@ -56,7 +60,8 @@ def tag_frame(frame: pd.DataFrame, tagger: Tagger, title_col: str, description_c
     column: list[list[dict]] = [[] for _ in titles]
     for i, (preds, used) in zip(rows, results, strict=True):
         column[i] = [{"uri": p.uri, "label": p.label, "label_en": p.label_en, "isco_code": p.isco_code,
-                      "score": p.score, "confidence": p.confidence, "model": used} for p in preds]
+                      "score": p.score, "confidence": p.confidence, "source": p.source, "model": used}
+                     for p in preds]
     out = frame.copy()
     out[OUTPUT_COLUMN] = column
     return out
@@ -64,11 +69,12 @@ def tag_frame(frame: pd.DataFrame, tagger: Tagger, title_col: str, description_c
 
 def tag_dataframe(df: DataFrame, title_col: str = "title", description_col: str | None = None,
                   id_col: str | None = None, model: str = AUTO, topk: int = 5, min_confidence: float | None = None,
-                  encoder: str | None = None) -> DataFrame:
+                  encoder: str | None = None, rules: str | Path | None = None) -> DataFrame:
     """df with an ``occupations`` column: the top-k ESCO occupations of each row's title (and description).
 
     Every input column is kept (id_col, when given, must exist: it is the key users join results back on). The
-    answers are those of ``escotag tag`` on the same rows.
+    answers are those of ``escotag tag`` on the same rows. ``rules``: a rules CSV the driver reads (checked
+    against its ESCO) and ships to the executors; None: each executor's ESCOTAG_RULES, as for any escotag process.
     """
     from pyspark.sql.types import StructField, StructType
 
@@ -82,10 +88,16 @@ def tag_dataframe(df: DataFrame, title_col: str = "title", description_col: str 
     if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
         raise ConfigError(f"min_confidence must lie between 0 and 1, got {min_confidence}")
     resolve(model)  # a bad model name fails here, not on the executors
+    shipped = None
+    if rules is not None:
+        from .esco import load_taxonomy
+
+        read = Rules.read(rules, load_taxonomy())
+        shipped = (read.digest, read.rules)
     schema = StructType([*df.schema.fields, StructField(OUTPUT_COLUMN, occupations_type())])
 
     def tag_batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        tagger = _worker_tagger(encoder)
+        tagger = _worker_tagger(encoder, shipped)
         for frame in frames:
             yield tag_frame(frame, tagger, title_col, description_col, model, topk, min_confidence)
 

@@ -19,6 +19,7 @@ from .index import Weights
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
 from .pipeline import Pipeline, available_models, encoder_folder, model_spec
 from .postings import Posting, as_posting
+from .rules import Rules, rules_path
 from .taxonomy import Taxonomy
 from .trained import TrainedModel
 
@@ -32,6 +33,7 @@ class Prediction:
     isco_label: str
     score: float
     confidence: float | None = None  # calibrated probability that this is the right occupation (trained models)
+    source: str = "model"  # "rule" when a user's title rule put it first
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)  # dataclasses.asdict deep-copies: a tenth of the CLI's time on titles
@@ -67,6 +69,9 @@ class Tagger:
     one sub-folder per encoder) adds its classifier head and calibrated confidences; ``trained=False`` ignores
     trained models.
 
+    ``rules`` are users' title, label and exclude rules (``rules.py``): a Rules object, a CSV path, or None for
+    ESCOTAG_RULES (default ESCOTAG_HOME/rules.csv when it exists); ``Rules()`` turns them off.
+
     >>> tagger = Tagger()
     >>> tagger.tag(["Softwareentwickler"], model="auto", topk=3)[0][0].label
     """
@@ -80,10 +85,12 @@ class Tagger:
         models: str | Path | None = None,
         trained: bool = True,
         dense_dims: int | None = None,
+        rules: Rules | str | Path | None = None,
     ) -> None:
         if not isinstance(taxonomy, Taxonomy):
             taxonomy = load_taxonomy(taxonomy)
         self.taxonomy = taxonomy
+        self.rules = self._read_rules(rules)
         self.progress = progress
         self.models_dir = Path(models) if models is not None else models_dir()
         if isinstance(encoder, str) or encoder is None:
@@ -94,7 +101,8 @@ class Tagger:
             encoders = {encoder.name: encoder}
         # keyed by the names the plan uses
         self.pipelines = {
-            name: Pipeline(taxonomy, e, weights, progress, self.models_dir / encoder_folder(e), trained, dense_dims)
+            name: Pipeline(taxonomy, e, weights, progress, self.models_dir / encoder_folder(e), trained, dense_dims,
+                           self.rules)
             for name, e in encoders.items()
         }
         self._lock = threading.RLock()
@@ -146,6 +154,24 @@ class Tagger:
 
     def block(self, lang: str):
         return self.pipeline.block(lang)
+
+    # ---- rules ---------------------------------------------------------------------------------
+    def _read_rules(self, rules: Rules | str | Path | None) -> Rules:
+        if isinstance(rules, Rules):
+            return rules
+        path = Path(rules) if rules is not None else rules_path()
+        return Rules.read(path, self.taxonomy) if path is not None else Rules()
+
+    def set_rules(self, rules: Rules | str | Path | None = None) -> Rules:
+        """Use other rules from now on (default: read the rules file again); requests in flight finish with the
+        old ones. A bad file raises DataError and leaves the current rules in place."""
+        if rules is None and self.rules.source is not None:
+            rules = self.rules.source
+        new = self._read_rules(rules)
+        for pipeline in self.pipelines.values():
+            pipeline.set_rules(new)
+        self.rules = new
+        return new
 
     # ---- models --------------------------------------------------------------------------------
     def available_models(self) -> list[str]:
@@ -204,6 +230,10 @@ class Tagger:
         """Per posting, the model that answers it and whether it is cross-lingual there (its language has no
         labels in that model's index). 'auto' goes by the given or detected language; a named model is taken
         to receive postings in its own language unless a posting gives another."""
+        return [(name, lang not in MODELS[name].languages) for name, lang in self._routed(postings, model)]
+
+    def _routed(self, postings: Sequence[Posting], model: str | Sequence[str]) -> list[tuple[str, str]]:
+        """Per posting, the model that answers it and the posting's language as routing saw it."""
         requested = [model] * len(postings) if isinstance(model, str) else list(model)
         if len(requested) != len(postings):
             raise ConfigError(f"{len(requested)} model names for {len(postings)} items")
@@ -219,7 +249,7 @@ class Tagger:
                 chosen = chosen if chosen in available else BY_LANGUAGE["en"]
             else:
                 lang = posting.language or MODELS[chosen].language
-            out.append((chosen, lang not in MODELS[chosen].languages))
+            out.append((chosen, lang))
         return out
 
     # ---- tagging ------------------------------------------------------------------------------
@@ -242,17 +272,46 @@ class Tagger:
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must lie between 0 and 1, got {min_confidence}")
         postings = [as_posting(item) for item in items]
-        routed = self.routes(postings, model)
+        routed_languages = self._routed(postings, model)
+        routed = [(name, lang not in MODELS[name].languages) for name, lang in routed_languages]
         out: list[tuple[list[Prediction], str] | None] = [None] * len(postings)
         if min_confidence is not None:
             self.require_calibrated(name for name, _ in routed)
+        rules = self.rules
         for name, cross_lingual in dict.fromkeys(routed):
             rows = [i for i, r in enumerate(routed) if r == (name, cross_lingual)]
             scores, probs = self.scores_and_probabilities([postings[i] for i in rows], name, cross_lingual)
+            matched = [rules.match(postings[i].title, routed_languages[i][1]) for i in rows] if rules else []
+            firsts = self._exclude(matched, scores, probs)
             top = self._top(scores, probs, name, topk, min_score, min_confidence)
-            for row, preds in zip(rows, top, strict=True):
+            for k, (row, preds) in enumerate(zip(rows, top, strict=True)):
+                if firsts and firsts[k] is not None:
+                    preds = self._ruled(firsts[k], scores[k], probs, name, preds, topk)
                 out[row] = (preds, name)
         return out  # type: ignore[return-value]
+
+    def _exclude(self, matched: list[tuple[str | None, set[str]]], scores: np.ndarray, probs: np.ndarray | None
+                 ) -> list[int | None]:
+        """Takes the occupations exclude rules remove out of the running (in place); returns each row's title
+        rule occupation (its column), if any."""
+        position = self.taxonomy.position
+        for k, (_, excluded) in enumerate(matched):
+            if excluded:
+                columns = [position[u] for u in excluded]
+                scores[k, columns] = -np.inf
+                if probs is not None:
+                    probs[k, columns] = 0.0
+        return [None if first is None else position[first] for first, _ in matched]
+
+    def _ruled(self, column: int, scores: np.ndarray, probs: np.ndarray | None, model: str,
+               preds: list[Prediction], topk: int) -> list[Prediction]:
+        """A title rule's occupation first (the model's score kept, confidence 1 where the model gives them),
+        then the model's others."""
+        score = float(scores[column])
+        rule = Prediction(*self._described(MODELS[model].language)[column],
+                          round(score, 6) if np.isfinite(score) else 0.0,
+                          None if probs is None else 1.0, source="rule")
+        return [rule, *[p for p in preds if p.uri != rule.uri]][:topk]
 
     def scores(self, postings: Sequence[Posting], model: str, cross_lingual: bool = False) -> np.ndarray:
         """Fused scores (n_postings, n_occupations) of one model."""
@@ -308,7 +367,7 @@ class Tagger:
         top = np.take_along_axis(top, order, 1)
         values = np.take_along_axis(values, order, 1).astype(np.float64)  # thresholds compare unrounded values
         top_scores = np.round(values, 6)
-        keep = np.ones(top.shape, dtype=bool)
+        keep = np.isfinite(values)  # an occupation an exclude rule removed is never listed
         if min_score is not None:
             keep &= values >= min_score
         top_probs = None

@@ -48,6 +48,20 @@ class Calibration:
         return np.exp(log_softmax(scores / temps))
 
 
+@dataclass(frozen=True)
+class LabelledTitles:
+    """The labelled posting titles a model learned from, kept as extra label views of their occupations: a title a
+    person decided is answered with that decision next time (the head alone, one example among ESCO's tens of
+    thousands at its title weight, did not flip a single corrected title on the test slice)."""
+
+    owner: np.ndarray  # occupation columns
+    texts: list[str]
+    vectors: np.ndarray  # in the pipeline's space
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
 @dataclass
 class TrainedModel:
     name: str
@@ -57,6 +71,7 @@ class TrainedModel:
     calibration: Calibration
     manifest: dict = field(default_factory=dict)
     labelled_titles: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    examples: LabelledTitles | None = None
 
     def weights(self, base: Weights) -> Weights:
         """base with this model's head weights."""
@@ -100,8 +115,10 @@ class TrainedModel:
         folder = Path(folder)
 
         def write(tmp: Path) -> None:
+            examples = self.examples or LabelledTitles(np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32))
             np.savez(tmp / HEAD_FILE, weights=self.head.weights, bias=self.head.bias,
-                     labelled_titles=self.labelled_titles)
+                     labelled_titles=self.labelled_titles, example_owner=examples.owner,
+                     example_texts=np.array(examples.texts, dtype=str), example_vectors=examples.vectors)
             manifest = {**self.manifest, "format": FORMAT_VERSION, "model": self.name,
                         "languages": list(self.languages), "head_scale": self.head.scale,
                         "fusion": self.fusion,
@@ -130,13 +147,17 @@ class TrainedModel:
                 raise ValueError("checksum mismatch")
             with np.load(folder / HEAD_FILE, allow_pickle=False) as z:
                 weights, bias, titles = z["weights"], z["bias"], z["labelled_titles"]
+                examples = None
+                if "example_owner" in z.files and len(z["example_owner"]):
+                    examples = LabelledTitles(z["example_owner"], z["example_texts"].tolist(),
+                                              z["example_vectors"])
             if weights.shape[1] != len(taxonomy) or bias.shape != (len(taxonomy),):
                 raise ValueError(f"head shape {weights.shape} does not fit {len(taxonomy)} occupations")
             cal = m["calibration"]
             fusion = {k: float(v) for k, v in m["fusion"].items()}
             calibration = Calibration(float(cal["titles"]), float(cal["postings"]))
             return cls(m["model"], tuple(m["languages"]), Head(weights, bias, float(m["head_scale"])), fusion,
-                       calibration, m, titles)
+                       calibration, m, titles, examples)
         except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
             log.warning("trained model in %s is unusable (%s); using the untrained model", folder, exc)
             return None

@@ -29,9 +29,9 @@ from .errors import ConfigError
 from .head import Head, HeadConfig, fit_head, log_softmax
 from .metrics import expected_calibration_error, gold_ranks, metrics
 from .pipeline import Pipeline, encoder_folder
-from .postings import Posting, read_labelled
+from .postings import Posting, clean_title, read_labelled
 from .tagger import detect_language
-from .trained import Calibration, TrainedModel, title_hash
+from .trained import Calibration, LabelledTitles, TrainedModel, title_hash
 from .tuning import DevTask, dev_tasks, fused
 
 DEV_QUERIES = 600  # held-out labels per training language
@@ -49,7 +49,7 @@ def esco_examples(pipeline: Pipeline, languages: Sequence[str], dropped: set[tup
     """Every indexed label view and description lead of these languages, minus the dev split's labels."""
     xs, ys = [], []
     for lang in languages:
-        block = pipeline.block(lang)
+        block = pipeline.esco_block(lang)
         for channel in (block.labels, block.descriptions):
             keep = channel.views.keeping(dropped)
             xs.append(channel.vectors[keep])
@@ -58,8 +58,9 @@ def esco_examples(pipeline: Pipeline, languages: Sequence[str], dropped: set[tup
 
 
 def labelled_examples(pipeline: Pipeline, path: str | Path, languages: Sequence[str]
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Titles of labelled postings whose language is one of languages and whose gold is an occupation."""
+                      ) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
+    """Titles of labelled postings whose language is one of languages and whose gold is an occupation: the titles,
+    their vectors (gender markers stripped, as queries are), their occupations' columns, and counts."""
     rows = read_labelled(path)
     tx = pipeline.taxonomy
     titles, gold, skipped_language, skipped_gold = [], [], 0, 0
@@ -76,9 +77,9 @@ def labelled_examples(pipeline: Pipeline, path: str | Path, languages: Sequence[
         gold.append(tx.position[uri])
     stats = {"file": Path(path).name, "sha256": file_sha(Path(path)), "rows": len(rows), "used": len(titles),
              "skipped_other_language": skipped_language, "skipped_no_occupation_gold": skipped_gold}
-    vectors = pipeline.embed(titles) if titles else np.zeros((0, pipeline.dense_dims), np.float32)
-    hashes = np.array([title_hash(t) for t in titles], dtype=np.uint64)
-    return vectors, np.array(gold, dtype=np.int64), hashes, stats
+    vectors = pipeline.embed([clean_title(t) for t in titles]) if titles else \
+        np.zeros((0, pipeline.dense_dims), np.float32)
+    return titles, vectors, np.array(gold, dtype=np.int64), stats
 
 
 def _halves(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,10 +156,12 @@ def train(pipeline: Pipeline, languages: Sequence[str], name: str, seed: int = 0
         raise ConfigError(f"no alternative labels in {', '.join(languages)} to hold out for the dev split")
     dropped = set().union(*(t.dropped for t in tasks))
     x, y = esco_examples(pipeline, languages, dropped)
-    hashes, labelled_stats = np.zeros(0, dtype=np.uint64), None
+    hashes, labelled_stats, examples = np.zeros(0, dtype=np.uint64), None, None
     if labelled is not None:
-        lx, ly, hashes, labelled_stats = labelled_examples(pipeline, labelled, languages)
+        titles, lx, ly, labelled_stats = labelled_examples(pipeline, labelled, languages)
         x, y = np.concatenate([x, lx]), np.concatenate([y, ly])
+        hashes = np.array([title_hash(t) for t in titles], dtype=np.uint64)
+        examples = LabelledTitles(ly, [clean_title(t) for t in titles], lx)
     head = fit_head(x, y, len(pipeline.taxonomy), config, seed, progress)
     fusion, calibration, dev = fit_fusion(tasks, head, pipeline, head_weight)
     manifest = {
@@ -169,7 +172,7 @@ def train(pipeline: Pipeline, languages: Sequence[str], name: str, seed: int = 0
         "dev": dev, "seconds": round(time.perf_counter() - started, 1),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return TrainedModel(name, languages, head, fusion, calibration, manifest, hashes)
+    return TrainedModel(name, languages, head, fusion, calibration, manifest, hashes, examples)
 
 
 def train_model(pipeline: Pipeline, model: str, out: str | Path | None = None, seed: int = 0,

@@ -63,13 +63,13 @@ def dev_tasks(pipeline: Pipeline, langs: list[str], seed: int = 0, max_queries: 
         queries, dropped = _holdout(pipeline, lang, random.Random(f"{seed}:{lang}"), max_queries)
         if not queries:
             continue  # no alternative labels to hold out (ESCO has almost none in some languages, e.g. uk)
-        blocks = [pipeline.block(block_lang).without(dropped) for block_lang in dict.fromkeys([lang, PIVOT])]
+        blocks = [pipeline.esco_block(block_lang).without(dropped) for block_lang in dict.fromkeys([lang, PIVOT])]
         titles = [q for _, q in queries]
         gold = [[i] for i, _ in queries]
         vectors = pipeline.embed(titles)
         settings = [(f"{lang}-mono", blocks)]
         if lang != PIVOT:
-            settings.append((f"{lang}-xling", [pipeline.block(PIVOT)]))
+            settings.append((f"{lang}-xling", [pipeline.esco_block(PIVOT)]))
         posting_texts = []
         for i, q in queries:
             _, rest = split_lead(tx.occupations[i].labels[lang].description, OCC_DESCRIPTION_CHARS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class Checkpoint:
     tagged: int = 0
     skipped: int = 0
     position: int = 0  # the output writer's resume point (bytes for CSV/JSONL, finished parts for Parquet)
+    run: str = field(default_factory=lambda: uuid.uuid4().hex)  # keys this run's review queue entries
     version: int = field(default=VERSION)
 
     def save(self, output: Path) -> None:

@@ -107,7 +107,7 @@ class Writer:
         preds = record["predictions"]
         for r in range(self.topk):
             p = preds[r] if r < len(preds) else {}
-            for key in ("uri", "label", "isco_code", "score", "confidence"):
+            for key in ("uri", "label", "isco_code", "score", "confidence", "source"):
                 flat[f"{key}_{r + 1}"] = p.get(key)
         return flat
 

@@ -34,6 +34,7 @@ class Summary:
     tagged: int = 0
     skipped: int = 0
     resumed_after: int = 0  # input rows a previous, interrupted run had done
+    queued: int = 0  # rows this run queued for review
 
 
 def _start(src: Path, dst: Path, settings: dict, resume: bool, overwrite: bool) -> Checkpoint:
@@ -55,12 +56,14 @@ def tag_file(
     tagger: Tagger, src: Path, dst: Path, model: str = AUTO, topk: int = 5, columns: Columns | None = None,
     batch_size: int = 256, strict: bool = False, on_skip: Callable[[int, str], None] | None = None,
     min_confidence: float | None = None, resume: bool = False, overwrite: bool = False,
+    review_below: float | None = None,
 ) -> Summary:
     """Tag every row of src (CSV, JSONL, Parquet) into dst. A bad row is reported through on_skip and
     skipped, or with strict raises DataError naming it.
 
     An existing dst is an error unless overwrite; with resume, a run that was killed continues after its last
     checkpointed batch (same input and settings required) and the output ends as an uninterrupted run's would.
+    review_below queues rows whose top confidence is below it for review (each row once, also across a resume).
     """
     columns = columns or Columns()
     file_format(src), file_format(dst)
@@ -68,22 +71,36 @@ def tag_file(
         raise DataError(src, "no such file")
     if resolve(model) != AUTO:
         tagger.index(model)  # fail on a bad model before reading anything
+    review = None
+    if review_below is not None:
+        from ..review import ReviewStore
+
+        if resolve(model) != AUTO:
+            tagger.require_calibrated([model])
+        review = ReviewStore.open()
     settings = {"model": model, "topk": topk, "columns": asdict(columns), "batch_size": batch_size,
-                "strict": strict, "min_confidence": min_confidence, "encoder": tagger.plan.describe()}
+                "strict": strict, "min_confidence": min_confidence, "encoder": tagger.plan.describe(),
+                "rules": tagger.rules.digest, "review_below": review_below}
     checkpoint = _start(src, dst, settings, resume, overwrite)
     resumed_after = checkpoint.rows_read
     writer = Writer(dst, topk, checkpoint.position)
     checkpoint.save(dst)
     bar = tqdm(desc="tagging", unit="row", disable=None, initial=checkpoint.rows_read)
+    queued = [0]
     pending: deque[tuple[list, Future[list[tuple[list[Prediction], str]]], int, int]] = deque()
 
     def flush_one() -> None:
         good, future, size, skipped = pending.popleft()
+        results = future.result()
+        if review is not None:  # before anything of this batch is written
+            tagger.require_calibrated(used for _, used in results)
         writer.write([
             {"id": str(row.get(columns.id, n)), "row": n, "title": title, "model": used,
              "predictions": [p.to_dict() for p in preds]}
-            for (n, row, title), (preds, used) in zip(good, future.result(), strict=True)
+            for (n, row, title), (preds, used) in zip(good, results, strict=True)
         ])
+        if review is not None:
+            queued[0] += _queue(review, good, results, review_below, columns, checkpoint.run)
         checkpoint.position = writer.position()
         checkpoint.rows_read += size
         checkpoint.tagged += len(good)
@@ -124,4 +141,14 @@ def tag_file(
         writer.close(complete)
         bar.close()
     Checkpoint.remove(dst)
-    return Summary(checkpoint.tagged, checkpoint.skipped, resumed_after)
+    return Summary(checkpoint.tagged, checkpoint.skipped, resumed_after, queued[0])
+
+
+def _queue(review, good: list, results: list, below: float, columns: Columns, run: str) -> int:
+    """Queue a batch's unsure rows, keyed by run and row so that a resumed run does not queue a row twice."""
+    from ..review import review_entries
+
+    items = [{"id": row.get(columns.id, n), "title": title, "description": str(row.get(columns.description) or "")}
+             for n, row, title in good]
+    keys = [f"{run}:{n}" for n, _, _ in good]
+    return sum(i is not None for i in review.add(review_entries(items, results, below, "file", keys)))

@@ -11,6 +11,7 @@ import typer
 
 from ..errors import EscotagError
 from .esco import app as esco_app
+from .review import app as review_app
 from .spark import spark_tag
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -29,6 +30,7 @@ def _options(device: Annotated[str, typer.Option(
 
     os.environ["ESCOTAG_DEVICE"] = device  # read by the encoders, also in the service's workers
 app.add_typer(esco_app, name="esco")
+app.add_typer(review_app, name="review")
 app.command("spark-tag")(spark_tag)
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name, or 'auto' to route by language.")]
@@ -46,10 +48,19 @@ EncoderOpt = Annotated[str | None, typer.Option(
          "use+e5 or 'en=use*0.4+mpnet*0.6;*=use+e5' (README: Encoders).")]
 
 
-def _tagger(progress: bool = True, trained: bool = True, encoder: str | None = None):
+RulesOpt = Annotated[Path | None, typer.Option(
+    "--rules", envvar="ESCOTAG_RULES", show_envvar=True,
+    help="Rules CSV (kind,pattern,language,occupation_uri; README: Rules); default ESCOTAG_HOME/rules.csv when it "
+         "exists.")]
+
+
+def _tagger(progress: bool = True, trained: bool = True, encoder: str | None = None, rules: Path | None = None,
+            use_rules: bool = True):
+    """A Tagger for a command; use_rules=False for training and evaluation, which measure the model alone."""
+    from ..rules import Rules
     from ..tagger import Tagger
 
-    return Tagger(progress=progress, trained=trained, encoder=encoder)
+    return Tagger(progress=progress, trained=trained, encoder=encoder, rules=rules if use_rules else Rules())
 
 
 def _fail(message: str) -> None:
@@ -75,6 +86,11 @@ def tag(
     resume: Annotated[bool, typer.Option(
         help="Continue an interrupted run into its --output (checkpointed after every batch).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output.")] = False,
+    review_below: Annotated[float | None, typer.Option(
+        "--review-below", min=0.0, max=1.0,
+        help="Queue postings whose top confidence is below this for review (escotag review; trained models).")
+    ] = None,
+    rules: RulesOpt = None,
     encoder: EncoderOpt = None,
 ) -> None:
     """Tag one title, or every row of --input into --output (never over an existing file without --overwrite;
@@ -82,8 +98,11 @@ def tag(
     if input is None:
         if not title:
             _fail("give a TITLE, or --input FILE --output FILE")
-        preds, used = _tagger(encoder=encoder).tag_with_models(
-            [{"title": title, "description": description}], model, topk, min_confidence=min_confidence)[0]
+        tagger = _tagger(encoder=encoder, rules=rules)
+        item = {"title": title, "description": description}
+        results = tagger.tag_with_models([item], model, topk, min_confidence=min_confidence)
+        queued = _queue_for_review(tagger, [item], results, review_below)
+        preds, used = results[0]
         if as_json:
             typer.echo(json.dumps({"model": used, "predictions": [p.to_dict() for p in preds]}, ensure_ascii=False))
             return
@@ -91,7 +110,10 @@ def tag(
             typer.echo(f"no occupation reaches confidence {min_confidence} ({used}): route to a person")
         for rank, p in enumerate(preds, 1):
             confidence = f"  p={p.confidence:.2f}" if p.confidence is not None else ""
-            typer.echo(f"{rank}. {p.score:.3f}{confidence}  {p.label}  [ISCO {p.isco_code}]  {p.uri}")
+            rule = "  (rule)" if p.source == "rule" else ""
+            typer.echo(f"{rank}. {p.score:.3f}{confidence}  {p.label}  [ISCO {p.isco_code}]  {p.uri}{rule}")
+        if queued:
+            typer.echo(f"queued for review as item {queued[0]}")
         return
     if output is None:
         _fail("--input needs --output")
@@ -100,12 +122,24 @@ def tag(
     from ..batch import Columns, tag_file
 
     summary = tag_file(
-        _tagger(encoder=encoder), input, output, model, topk, Columns(title_col, description_col, id_col),
-        batch_size, strict, min_confidence=min_confidence, resume=resume, overwrite=overwrite,
+        _tagger(encoder=encoder, rules=rules), input, output, model, topk,
+        Columns(title_col, description_col, id_col), batch_size, strict, min_confidence=min_confidence,
+        resume=resume, overwrite=overwrite, review_below=review_below,
         on_skip=lambda n, problem: typer.echo(f"escotag: row {n}: {problem}; skipped", err=True),
     )
     resumed = f" (resumed after input row {summary.resumed_after})" if summary.resumed_after else ""
-    typer.echo(f"escotag: tagged {summary.tagged} rows into {output}; skipped {summary.skipped}{resumed}", err=True)
+    queued = f"; {summary.queued} queued for review" if review_below is not None else ""
+    typer.echo(f"escotag: tagged {summary.tagged} rows into {output}; skipped {summary.skipped}{queued}{resumed}",
+               err=True)
+
+
+def _queue_for_review(tagger, items: list[dict], results: list, review_below: float | None) -> list[int]:
+    if review_below is None:
+        return []
+    from ..review import ReviewStore, review_entries
+
+    tagger.require_calibrated(used for _, used in results)
+    return ReviewStore.open().add(review_entries(items, results, review_below, origin="cli"))
 
 
 @app.command()
@@ -195,7 +229,7 @@ def train(
 
     if bool(model) == all_models:
         _fail("give --model M (repeatable) or --all")
-    tagger = _tagger(trained=False, encoder=encoder)
+    tagger = _tagger(trained=False, encoder=encoder, use_rules=False)
     names = [n for n in tagger.available_models() if MODELS[n].trainable] if all_models else model or []
     started = time.perf_counter()
     count = 0
@@ -225,7 +259,8 @@ def eval_melo_cmd(folder: Path, model: ModelOpt = "auto", as_json: JsonOpt = Fal
     a trained head only when it learned from languages the set allows, else one is trained on those)."""
     from ..evaluation import eval_melo
 
-    _report(eval_melo(folder, _tagger(progress=False, encoder=encoder), model, trained=not untrained), as_json)
+    _report(eval_melo(folder, _tagger(progress=False, encoder=encoder, use_rules=False), model,
+                        trained=not untrained), as_json)
 
 
 @eval_app.command("postings")
@@ -239,8 +274,8 @@ def eval_postings_cmd(
     """Labelled postings CSV (id,title,description,gold_uri[,acceptable_uris]) against all occupations."""
     from ..evaluation import eval_postings
 
-    _report(eval_postings(file, _tagger(progress=False, trained=not untrained, encoder=encoder), model, fields),
-            as_json)
+    tagger = _tagger(progress=False, trained=not untrained, encoder=encoder, use_rules=False)
+    _report(eval_postings(file, tagger, model, fields), as_json)
 
 
 @eval_app.command("esco-xling")
@@ -252,7 +287,8 @@ def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query langu
     trained on every other language)."""
     from ..evaluation import eval_esco_xling
 
-    _report(eval_esco_xling(_tagger(progress=False, encoder=encoder), lang, queries, trained=not untrained), as_json)
+    tagger = _tagger(progress=False, encoder=encoder, use_rules=False)
+    _report(eval_esco_xling(tagger, lang, queries, trained=not untrained), as_json)
 
 
 @app.command()
@@ -261,7 +297,8 @@ def tune(langs: Annotated[str, typer.Option("--langs", help="Comma-separated dev
     """Choose fusion weights on held-out ESCO labels (never on evaluation sets); prints the ranking."""
     from ..tuning import dev_tasks, grid_search
 
-    results = grid_search(dev_tasks(_tagger(progress=False, encoder=encoder).pipeline, langs.split(","), seed))
+    tagger = _tagger(progress=False, encoder=encoder, use_rules=False)
+    results = grid_search(dev_tasks(tagger.pipeline, langs.split(","), seed))
     for mean, weights, scores in results[:10]:
         detail = " ".join(f"{k}={v:.3f}" for k, v in scores.items())
         typer.echo(f"{mean:.4f}  {weights}  {detail}")
@@ -272,14 +309,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Processes; each loads every model.")] = 1,
+    rules: RulesOpt = None,
     encoder: EncoderOpt = None,
 ) -> None:
-    """Serve the HTTP API and the web page (all models are loaded before the port opens)."""
+    """Serve the HTTP API, the web page and the review page (all models are loaded before the port opens)."""
     import logging
     import os
 
     from ..encoders.plan import configured_plan
 
+    if rules:
+        os.environ["ESCOTAG_RULES"] = str(rules.resolve())  # read by the app factory in uvicorn's worker(s)
     if encoder:
         configured_plan(encoder)  # a bad plan fails here, not in every worker
         os.environ["ESCOTAG_ENCODER"] = encoder  # the app factory runs in uvicorn's worker(s)

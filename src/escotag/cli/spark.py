@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,6 +43,8 @@ def spark_tag(
     = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     encoder: Annotated[str | None, typer.Option("--encoder", "-e", envvar="ESCOTAG_ENCODER")] = None,
+    rules: Annotated[Path | None, typer.Option(
+        help="Rules CSV, read here and shipped to the executors (default: theirs, ESCOTAG_RULES).")] = None,
 ) -> None:
     """Tag a dataset with Spark: every input column kept, plus `occupations` (array of uri, label, label_en,
     isco_code, score, confidence, model); CSV output gets uri_1, label_1, … columns instead."""
@@ -64,7 +67,7 @@ def spark_tag(
         df = reader.format(read_as).load(input)
         if partitions:
             df = df.repartition(partitions)
-        tagged = tag_dataframe(df, title_col, description_col, id_col, model, topk, min_confidence, encoder)
+        tagged = tag_dataframe(df, title_col, description_col, id_col, model, topk, min_confidence, encoder, rules)
         if write_as == "csv":
             flat = [F.col(OUTPUT_COLUMN)[r][key].alias(f"{key}_{r + 1}") for r in range(topk)
                     for key in ("uri", "label", "isco_code", "score", "confidence")]

@@ -1,7 +1,8 @@
-"""The HTTP service: the old service's API (drop-in), the v1 API, a web page, health and readiness.
+"""The HTTP service: the old service's API (drop-in), the v1 API, the review queue, a web page, health and
+readiness.
 
 ``create_app()`` builds it (``escotag serve`` runs it with uvicorn): one router per API (``compatible``, ``v1``,
-``ops``), sharing a ``ServiceState`` through FastAPI dependencies (``state``).
+``review``, ``admin``, ``ops``), sharing a ``ServiceState`` through FastAPI dependencies (``state``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from ..review import ReviewStore
 from ..tagger import Tagger
-from . import compatible, ops, v1
+from . import admin, compatible, ops, review, v1
 from .errors import install_handlers
 from .guard import GuardMiddleware, Settings
 from .microbatch import MicroBatcher
@@ -39,6 +41,7 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         started = time.perf_counter()
         await run_in_threadpool(state.tagger.load)
         state.search = LabelSearch(state.tagger.taxonomy)
+        state.review = await run_in_threadpool(ReviewStore.open, state.settings.database_url)
         state.batcher = MicroBatcher(state.tagger)
         state.batcher.start()
         state.ready = True
@@ -56,6 +59,6 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
     app.add_middleware(GuardMiddleware, settings=state.settings)
     install_handlers(app)
-    for module in (compatible, v1, ops):
+    for module in (compatible, v1, review, admin, ops):
         app.include_router(module.router)
     return app

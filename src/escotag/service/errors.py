@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import EscotagError
+from ..review import ConflictError, NotFoundError
 from .guard import error_response
 
 log = logging.getLogger("escotag.service")
@@ -38,6 +39,10 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EscotagError)
     async def _escotag_error(_: Request, exc: EscotagError) -> JSONResponse:
+        if isinstance(exc, NotFoundError):
+            return error_response(404, "not_found", str(exc))
+        if isinstance(exc, ConflictError):
+            return error_response(409, "conflict", str(exc))
         return error_response(422, "invalid_request", str(exc))
 
     @app.exception_handler(RequestValidationError)

@@ -24,6 +24,7 @@ class Settings:
     max_json_depth: int = 32
     api_key: str | None = None
     cors_origins: list[str] = field(default_factory=list)
+    database_url: str | None = None  # the review queue's (None: ESCOTAG_DATABASE_URL, else SQLite in ESCOTAG_HOME)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,7 +64,7 @@ def _json_depth_exceeds(body: bytes, limit: int) -> bool:
 class GuardMiddleware:
     """Rejects over-large, non-UTF-8 and too deeply nested bodies before parsing, and checks the API key."""
 
-    OPEN_PATHS = frozenset({"/health", "/"})
+    OPEN_PATHS = frozenset({"/health", "/", "/review"})  # the pages ask for the key and send it themselves
 
     def __init__(self, app: Callable, settings: Settings) -> None:
         self.app, self.settings = app, settings

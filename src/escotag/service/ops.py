@@ -1,4 +1,4 @@
-"""Liveness, readiness and the web page."""
+"""Liveness, readiness and the web pages (tagging, review)."""
 
 from __future__ import annotations
 
@@ -26,10 +26,15 @@ async def ready(state: State) -> JSONResponse:
 
 
 @cache
-def _page() -> str:
-    return resources.files("escotag").joinpath("static/index.html").read_text(encoding="utf-8")
+def _page(name: str) -> str:
+    return resources.files("escotag").joinpath(f"static/{name}").read_text(encoding="utf-8")
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def page() -> HTMLResponse:
-    return HTMLResponse(_page())
+    return HTMLResponse(_page("index.html"))
+
+
+@router.get("/review", response_class=HTMLResponse, include_in_schema=False)
+async def review_page() -> HTMLResponse:
+    return HTMLResponse(_page("review.html"))

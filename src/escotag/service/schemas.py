@@ -46,6 +46,10 @@ class TagRequest(BaseModel):
         None, ge=0.0, le=1.0,
         description="Drop occupations below this calibrated confidence (trained models only); an item left "
                     "with none is one to route to a person.")
+    review_below: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Queue items whose top confidence is below this for review (GET /v1/review; trained "
+                    "models only); their review_id is returned.")
 
 
 class Occupation(BaseModel):
@@ -56,6 +60,7 @@ class Occupation(BaseModel):
     isco_label: str
     score: float
     confidence: float | None = Field(None, description="Calibrated probability (trained models), else null.")
+    source: str = Field("model", description="'rule' when a user's title rule put it first, else 'model'.")
 
 
 class TaggedItem(BaseModel):
@@ -63,6 +68,20 @@ class TaggedItem(BaseModel):
     language: str
     model: str
     occupations: list[Occupation]
+    review_id: int | None = Field(None, description="The review queue item, when review_below queued it.")
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    uri: str | None = Field(description="The occupation the posting is, or null: no ESCO occupation fits.")
+    reviewer: str | None = Field(None, max_length=200, description="Who decided (kept with the decision).")
+
+
+class RuleFromDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field("title", pattern="^(title|label)$",
+                      description="'title': this title gets the occupation first; 'label': it becomes a label.")
+    language: str | None = Field(None, description="The rule's language; default the item's, '' for any.")
 
 
 class TagResponse(BaseModel):

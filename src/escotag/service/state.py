@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from ..models import AUTO, resolve
 from ..postings import Posting
+from ..review import ReviewStore
 from ..tagger import Tagger
 from .errors import ApiError
 from .guard import Settings
@@ -23,6 +24,7 @@ class ServiceState:
     tagger: Tagger | None = None
     batcher: MicroBatcher | None = None
     search: LabelSearch | None = None
+    review: ReviewStore | None = None
     ready: bool = False
 
     def check(self, model: str, topk: int, postings: list[Posting]) -> str:

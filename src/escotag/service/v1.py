@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 
 from ..models import AUTO, MODELS
 from ..postings import Posting
+from ..review import review_entries
 from ..tagger import detect_language
 from .errors import ApiError
 from .schemas import Occupation, TaggedItem, TagRequest, TagResponse
@@ -20,16 +22,22 @@ router = APIRouter(prefix="/v1", tags=["v1"])
 async def tag(req: TagRequest, state: Ready) -> TagResponse:
     """Top-k occupations for each item, in order, with the language and model used."""
     started = time.perf_counter()
-    postings = [Posting(i.title, i.description, None, i.language) for i in req.items]
+    postings = [Posting(i.title, i.description, None if i.id is None else str(i.id), i.language) for i in req.items]
     name = state.check(req.model, req.topk, postings)
     tagger = state.tagger
-    if req.min_confidence is not None:  # checked here: the batcher filters by confidence itself
-        tagger.require_calibrated([name] if name != AUTO else [tagger.route(p) for p in postings])
+    if req.min_confidence is not None or req.review_below is not None:  # checked before the batcher runs
+        tagger.require_calibrated([name] if name != AUTO else [m for m, _ in tagger.routes(postings)])
     results = await state.batcher.tag(postings, name, req.topk, req.min_score, req.min_confidence)
+    review_ids: list[int | None] = [None] * len(postings)
+    if req.review_below is not None:
+        entries = review_entries(postings, results, req.review_below, origin="api")
+        ids = await run_in_threadpool(state.review.add, entries)
+        for entry, review_id in zip(entries, ids, strict=True):
+            review_ids[entry["position"]] = review_id
     items = [
         TaggedItem(id=item.id, language=detect_language(posting), model=used,
-                   occupations=[Occupation(**p.to_dict()) for p in preds])
-        for item, posting, (preds, used) in zip(req.items, postings, results, strict=True)
+                   occupations=[Occupation(**p.to_dict()) for p in preds], review_id=review_id)
+        for item, posting, (preds, used), review_id in zip(req.items, postings, results, review_ids, strict=True)
     ]
     return TagResponse(items=items, seconds=round(time.perf_counter() - started, 4))
 

@@ -1,0 +1,7 @@
+"""The review loop: postings the tagger is unsure of wait in a database queue for a person to decide; decisions
+are exported as labelled postings for ``escotag train --labelled`` or turned into rules."""
+
+from .queue import needs_review, review_entries
+from .store import ConflictError, NotFoundError, ReviewStore, database_url
+
+__all__ = ["ConflictError", "NotFoundError", "ReviewStore", "database_url", "needs_review", "review_entries"]
