@@ -65,7 +65,7 @@ def test_v1_tag(base):
     assert first["occupations"][0]["label_en"] == "baker" and len(first["occupations"]) == 3
     assert (second["language"], second["model"]) == ("ar", "Ar")
     assert set(first["occupations"][0]) == {"uri", "label", "label_en", "isco_code", "isco_label", "score",
-                                            "confidence"}
+                                            "confidence", "source"}
     assert first["occupations"][0]["confidence"] is None  # untrained: no calibrated confidence
     assert data["seconds"] >= 0
     r = httpx.post(f"{base}/v1/tag", json={"items": [{"title": "chef"}], "model": "EnV2", "min_confidence": 0.5})

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import free_port
+from conftest import SHARED, free_port
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]' brings it)")
 
@@ -87,11 +87,11 @@ def _spark_tag(src, dst, master, env):
                            "--id-col", "id", "--partitions", "3"], capture_output=True, text=True, env=env)
 
 
-def _same_as_cli(dst, cli):
+def _same_as_cli(dst, cli, n_rows):
     import pyarrow.parquet as pq
 
     tagged = pq.read_table(dst).to_pylist()
-    assert len(tagged) == ROWS
+    assert len(tagged) == n_rows
     for row in tagged:
         expected = cli.get(row["id"], {"predictions": []})["predictions"]
         assert [o["uri"] for o in row["occupations"]] == [p["uri"] for p in expected]
@@ -99,7 +99,15 @@ def _same_as_cli(dst, cli):
                    for o, p in zip(row["occupations"], expected, strict=True))
 
 
-ROWS = 400
+def _titles() -> list[str]:
+    """The first 2,000 shared real vacancy titles, or, without ../shared, 400 rows of TITLES."""
+    import csv
+
+    path = SHARED / "eval/postings/jobbert_val_titles_en.csv"
+    if not path.exists():
+        return [TITLES[i % len(TITLES)] for i in range(400)]
+    with path.open(encoding="utf-8") as f:
+        return [row["title"] for _, row in zip(range(2000), csv.DictReader(f), strict=False)]
 
 
 @pytest.fixture(scope="module")
@@ -108,17 +116,17 @@ def dataset(tmp_path_factory, esco_slice, spark):
     import pyarrow.parquet as pq
 
     folder = tmp_path_factory.mktemp("spark-cli")
-    rows = [{"id": f"r{i}", "title": TITLES[i % len(TITLES)]} for i in range(ROWS)]
+    rows = [{"id": f"r{i}", "title": t} for i, t in enumerate(_titles())]
     pq.write_table(pa.Table.from_pylist(rows), folder / "in.parquet")
     env = {**os.environ, "ESCOTAG_ESCO_DIR": str(esco_slice)}
     return folder, rows, env, _cli_answers(rows, folder, env)
 
 
 def test_spark_tag_cli_on_local_spark(dataset):
-    folder, _, env, cli = dataset
+    folder, rows, env, cli = dataset
     done = _spark_tag(folder / "in.parquet", folder / "out.parquet", "local[2]", env)
     assert done.returncode == 0, done.stderr[-3000:]
-    _same_as_cli(folder / "out.parquet", cli)
+    _same_as_cli(folder / "out.parquet", cli, len(rows))
     again = _spark_tag(folder / "in.parquet", folder / "out.parquet", "local[2]", env)
     assert again.returncode == 2 and "already exists; --overwrite replaces it" in again.stderr
 
@@ -130,7 +138,7 @@ def test_spark_tag_on_a_standalone_cluster(dataset, request, tmp_path):
     import time
     from pathlib import Path
 
-    folder, _, env, cli = dataset
+    folder, rows, env, cli = dataset
     spark_class = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
     port = free_port()
     url = f"spark://127.0.0.1:{port}"
@@ -150,7 +158,7 @@ def test_spark_tag_on_a_standalone_cluster(dataset, request, tmp_path):
             time.sleep(0.5)
         done = _spark_tag(folder / "in.parquet", tmp_path / "out.parquet", url, env)
         assert done.returncode == 0, done.stderr[-3000:]
-        _same_as_cli(tmp_path / "out.parquet", cli)
+        _same_as_cli(tmp_path / "out.parquet", cli, len(rows))
         assert "Asked to launch executor" in (tmp_path / "worker.log").read_text()
     finally:
         for proc in (worker, master):

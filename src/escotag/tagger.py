@@ -155,6 +155,9 @@ class Tagger:
     def block(self, lang: str):
         return self.pipeline.block(lang)
 
+    def esco_block(self, lang: str):
+        return self.pipeline.esco_block(lang)
+
     # ---- rules ---------------------------------------------------------------------------------
     def _read_rules(self, rules: Rules | str | Path | None) -> Rules:
         if isinstance(rules, Rules):
