@@ -41,6 +41,22 @@ def src(tmp_path):
     return path
 
 
+def _kill_mid_way(args, checkpoint, rows=400):
+    """Start a real `escotag tag` and SIGKILL it once its checkpoint says it has read at least this many rows."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if json.loads(checkpoint.read_text())["rows_read"] >= rows:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def _content(path):
     if path.suffix == ".parquet":
         return pq.read_table(path).to_pylist()
@@ -54,19 +70,7 @@ def test_killed_run_resumes_into_the_uninterrupted_output(tmp_path, cli, src, fm
     assert done.returncode == 0, done.stderr
 
     checkpoint = tmp_path / f"out.{fmt}.escotag-checkpoint.json"
-    proc = subprocess.Popen(cli.args("-i", str(src), "-o", str(out), "--batch-size", BATCH),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if json.loads(checkpoint.read_text())["rows_read"] >= 400:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_mid_way(cli.args("-i", str(src), "-o", str(out), "--batch-size", BATCH), checkpoint)
     state = json.loads(checkpoint.read_text())
     assert 400 <= state["rows_read"] < ROWS and state["rows_read"] % int(BATCH) == 0
 
@@ -108,18 +112,7 @@ def test_a_resumed_run_queues_every_unsure_row_once(tmp_path, cli, src, models_d
     monkeypatch.setenv("ESCOTAG_DATABASE_URL", database)
     out, checkpoint = tmp_path / "out.jsonl", tmp_path / "out.jsonl.escotag-checkpoint.json"
     args = ("-i", str(src), "-o", str(out), "--batch-size", BATCH, "-m", "EnV2", "--review-below", "1")
-    proc = subprocess.Popen(cli.args(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if json.loads(checkpoint.read_text())["rows_read"] >= 400:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_mid_way(cli.args(*args), checkpoint)
     before = ReviewStore.open(database).counts()["open"]
     # rows after the last checkpoint may be queued too: the resumed run must not queue them again
     assert before >= json.loads(checkpoint.read_text())["tagged"] > 300

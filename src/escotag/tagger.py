@@ -225,10 +225,6 @@ class Tagger:
         for name in models if models is not None else self.available_models():
             self.index(name)
 
-    def route(self, posting: Posting) -> str:
-        """The model 'auto' picks for a posting: its (given or detected) language's, else English."""
-        return self.routes([posting], AUTO)[0][0]
-
     def routes(self, postings: Sequence[Posting], model: str | Sequence[str] = AUTO) -> list[tuple[str, bool]]:
         """Per posting, the model that answers it and whether it is cross-lingual there (its language has no
         labels in that model's index). 'auto' goes by the given or detected language; a named model is taken
