@@ -91,10 +91,6 @@ class Rules:
     def __bool__(self) -> bool:
         return bool(self.rules)
 
-    @property
-    def labels(self) -> list[Rule]:
-        return [r for r in self.rules if r.kind == "label"]
-
     def labels_for(self, language: str) -> list[tuple[str, str]]:
         """(uri, label) of the label rules indexed in this language's block."""
         return [(r.uri, r.pattern.strip()) for r in self.rules

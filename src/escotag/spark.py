@@ -41,7 +41,7 @@ def _worker_tagger(encoder: str | None, rules: tuple[str, list[Rule]] | None) ->
 
 def occupations_type():
     """The Spark type of the column tag_dataframe adds: array<struct<uri, label, label_en, isco_code, score,
-    confidence, model>>."""
+    confidence, source, model>>."""
     from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
     types = {"string": StringType(), "double": DoubleType()}

@@ -281,26 +281,24 @@ class Tagger:
             rows = [i for i, r in enumerate(routed) if r == (name, cross_lingual)]
             scores, probs = self.scores_and_probabilities([postings[i] for i in rows], name, cross_lingual)
             matched = [rules.match(postings[i].title, routed_languages[i][1]) for i in rows] if rules else []
-            firsts = self._exclude(matched, scores, probs)
+            self._exclude([excluded for _, excluded in matched], scores, probs)
             top = self._top(scores, probs, name, topk, min_score, min_confidence)
             for k, (row, preds) in enumerate(zip(rows, top, strict=True)):
-                if firsts and firsts[k] is not None:
-                    preds = self._ruled(firsts[k], scores[k], probs, name, preds, topk)
+                first = matched[k][0] if matched else None
+                if first is not None:
+                    preds = self._ruled(self.taxonomy.position[first], scores[k], probs, name, preds, topk)
                 out[row] = (preds, name)
         return out  # type: ignore[return-value]
 
-    def _exclude(self, matched: list[tuple[str | None, set[str]]], scores: np.ndarray, probs: np.ndarray | None
-                 ) -> list[int | None]:
-        """Takes the occupations exclude rules remove out of the running (in place); returns each row's title
-        rule occupation (its column), if any."""
+    def _exclude(self, excluded: list[set[str]], scores: np.ndarray, probs: np.ndarray | None) -> None:
+        """Takes the occupations exclude rules remove (per row) out of the running, in place."""
         position = self.taxonomy.position
-        for k, (_, excluded) in enumerate(matched):
-            if excluded:
-                columns = [position[u] for u in excluded]
+        for k, uris in enumerate(excluded):
+            if uris:
+                columns = [position[u] for u in uris]
                 scores[k, columns] = -np.inf
                 if probs is not None:
                     probs[k, columns] = 0.0
-        return [None if first is None else position[first] for first, _ in matched]
 
     def _ruled(self, column: int, scores: np.ndarray, probs: np.ndarray | None, model: str,
                preds: list[Prediction], topk: int) -> list[Prediction]:

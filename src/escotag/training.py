@@ -58,9 +58,9 @@ def esco_examples(pipeline: Pipeline, languages: Sequence[str], dropped: set[tup
 
 
 def labelled_examples(pipeline: Pipeline, path: str | Path, languages: Sequence[str]
-                      ) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
-    """Titles of labelled postings whose language is one of languages and whose gold is an occupation: the titles,
-    their vectors (gender markers stripped, as queries are), their occupations' columns, and counts."""
+                      ) -> tuple[LabelledTitles, np.ndarray, dict]:
+    """Titles of labelled postings whose language is one of languages and whose gold is an occupation (gender
+    markers stripped, as queries are, with their vectors and occupations), the raw titles' hashes, and counts."""
     rows = read_labelled(path)
     tx = pipeline.taxonomy
     titles, gold, skipped_language, skipped_gold = [], [], 0, 0
@@ -77,9 +77,10 @@ def labelled_examples(pipeline: Pipeline, path: str | Path, languages: Sequence[
         gold.append(tx.position[uri])
     stats = {"file": Path(path).name, "sha256": file_sha(Path(path)), "rows": len(rows), "used": len(titles),
              "skipped_other_language": skipped_language, "skipped_no_occupation_gold": skipped_gold}
-    vectors = pipeline.embed([clean_title(t) for t in titles]) if titles else \
-        np.zeros((0, pipeline.dense_dims), np.float32)
-    return titles, vectors, np.array(gold, dtype=np.int64), stats
+    cleaned = [clean_title(t) for t in titles]
+    vectors = pipeline.embed(cleaned) if titles else np.zeros((0, pipeline.dense_dims), np.float32)
+    hashes = np.array([title_hash(t) for t in titles], dtype=np.uint64)
+    return LabelledTitles(np.array(gold, dtype=np.int64), cleaned, vectors), hashes, stats
 
 
 def _halves(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -158,10 +159,8 @@ def train(pipeline: Pipeline, languages: Sequence[str], name: str, seed: int = 0
     x, y = esco_examples(pipeline, languages, dropped)
     hashes, labelled_stats, examples = np.zeros(0, dtype=np.uint64), None, None
     if labelled is not None:
-        titles, lx, ly, labelled_stats = labelled_examples(pipeline, labelled, languages)
-        x, y = np.concatenate([x, lx]), np.concatenate([y, ly])
-        hashes = np.array([title_hash(t) for t in titles], dtype=np.uint64)
-        examples = LabelledTitles(ly, [clean_title(t) for t in titles], lx)
+        examples, hashes, labelled_stats = labelled_examples(pipeline, labelled, languages)
+        x, y = np.concatenate([x, examples.vectors]), np.concatenate([y, examples.owner])
     head = fit_head(x, y, len(pipeline.taxonomy), config, seed, progress)
     fusion, calibration, dev = fit_fusion(tasks, head, pipeline, head_weight)
     manifest = {
