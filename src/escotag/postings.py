@@ -15,6 +15,8 @@ from .text import lead
 # with length (see README, "Speed").
 DESCRIPTION_CHARS = 400
 MAX_TITLE_CHARS = 1_000
+# What an encoder that reads postings whole (mpnet) is given: more than its 128 tokens, so its tokenizer decides
+WHOLE_POSTING_CHARS = 1_500
 _FIELD_LINE = re.compile(r"^[\w /&-]{1,30}:\s*.{0,80}$")  # 'Company: ACME', 'Key Responsibilities:'
 # Gender markers of job ads: (m/w/d), (m/f/x), (H/F), (M/V), m/w/d, (male only), (all genders). Measured: on
 # deu_q_de_c_de with ' (m/w/d)' appended to every query, MRR .6106 noisy vs .6242 stripped (= the clean queries);
@@ -68,6 +70,12 @@ def description_lead(description: str, title: str = "", max_chars: int = DESCRIP
         if line.strip() and not _FIELD_LINE.match(line.strip()) and line.strip() != title.strip()
     ]
     return lead("\n".join(lines), max_chars)
+
+
+def whole_posting(title: str, description: str) -> str:
+    """A posting as one text for an encoder that reads it whole: the title, then the description without
+    'Field: value' and heading lines (the encoder cuts it at its token limit)."""
+    return f"{title}. {description_lead(description, title, WHOLE_POSTING_CHARS)}"
 
 
 def read_labelled(path: str | Path) -> list[dict]:

@@ -149,6 +149,10 @@ class Tagger:
     def dense_dims(self) -> int:
         return self.pipeline.dense_dims
 
+    @property
+    def reads_whole_postings(self) -> bool:
+        return self.pipeline.reads_whole_postings
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.pipeline.embed(texts)
 

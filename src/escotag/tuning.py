@@ -16,7 +16,7 @@ import numpy as np
 from .index import ConceptIndex, Views, Weights
 from .metrics import gold_ranks, metrics
 from .pipeline import OCC_DESCRIPTION_CHARS, Pipeline
-from .postings import description_lead
+from .postings import description_lead, whole_posting
 from .taxonomy import PIVOT
 from .text import normalize, split_lead
 
@@ -31,6 +31,7 @@ class DevTask:
     gold: list[list[int]]
     vectors: np.ndarray  # the queries' title vectors
     dropped: set[tuple[int, str]]  # (occupation, label) pairs kept out of the index (and out of training)
+    whole: bool = False  # posting holds the scores of the pseudo-postings read whole (Pipeline.reads_whole_postings)
 
 
 def _holdout(pipeline: Pipeline, lang: str, rng: random.Random, max_queries: int) -> tuple[list[tuple[int, str]], set]:
@@ -74,15 +75,19 @@ def dev_tasks(pipeline: Pipeline, langs: list[str], seed: int = 0, max_queries: 
         for i, q in queries:
             _, rest = split_lead(tx.occupations[i].labels[lang].description, OCC_DESCRIPTION_CHARS)
             posting_texts.append(description_lead(rest, q))
-        dvecs = pipeline.embed([t or q for t, q in zip(posting_texts, titles, strict=True)])
+        whole = pipeline.reads_whole_postings
+        dvecs = pipeline.embed([whole_posting(q, t) if whole else t or q
+                                for t, q in zip(posting_texts, titles, strict=True)])
         for name, bl in settings:
             index = ConceptIndex(bl, len(tx), pipeline.weights)
-            tasks.append(DevTask(name, index.channels(vectors, titles), index.posting(dvecs), gold, vectors,
-                                 dropped))
+            posting = index.labels(dvecs) if whole else index.posting(dvecs)
+            tasks.append(DevTask(name, index.channels(vectors, titles), posting, gold, vectors, dropped, whole))
     return tasks
 
 
 def fused(task: DevTask, weights: Weights, posting: bool = False) -> np.ndarray:
+    if posting and task.whole and task.posting is not None:
+        return task.posting
     out = weights.fuse(task.channels)
     if posting and task.posting is not None:
         out = out + weights.posting * task.posting

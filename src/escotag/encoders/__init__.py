@@ -31,9 +31,9 @@ def get_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
 
         return E5Encoder(name.partition(":")[2] or "query")
     if name == "mpnet":
-        from .mpnet import MpnetEncoder
+        from .mpnet import mpnet_encoder
 
-        return MpnetEncoder()
+        return mpnet_encoder()
     if name.startswith("st:"):
         from .sentence_transformers import SentenceTransformerEncoder
 
