@@ -203,13 +203,14 @@ class Pipeline:
         index = self.index(model)
         titles = [clean_title(p.title) for p in postings]
         if self.reads_whole_postings:
-            return self._whole_scores(postings, titles, model, index)
-        leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
-        has_description = np.array([bool(d) for d in leads], dtype=bool)
-        vectors = self.embed(titles + [d for d in leads if d])
-        description_vectors = np.zeros_like(vectors[: len(titles)])
-        description_vectors[has_description] = vectors[len(titles):]
-        scores = index.score(vectors[: len(titles)], titles, description_vectors, has_description)
+            scores, has_description = self._whole_scores(postings, titles, index)
+        else:
+            leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
+            has_description = np.array([bool(d) for d in leads], dtype=bool)
+            vectors = self.embed(titles + [d for d in leads if d])
+            description_vectors = np.zeros_like(vectors[: len(titles)])
+            description_vectors[has_description] = vectors[len(titles):]
+            scores = index.score(vectors[: len(titles)], titles, description_vectors, has_description)
         trained = self.trained(model)
         probs = trained.calibration.probabilities(scores, has_description) if trained else None
         return scores, probs
@@ -219,9 +220,10 @@ class Pipeline:
         """The encoder reads a posting with a description as one text (mpnet), the way it was trained."""
         return bool(getattr(self.encoder, "reads_whole_postings", False))
 
-    def _whole_scores(self, postings: Sequence[Posting], titles: list[str], model: str, index: ConceptIndex
-                      ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Titles as usual; a posting with a description is one text scored on the label channel alone."""
+    def _whole_scores(self, postings: Sequence[Posting], titles: list[str], index: ConceptIndex
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores, and which postings have a description: titles as usual; a posting with a description is one
+        text scored on the label channel alone."""
         has_description = np.array([bool(p.description.strip()) for p in postings], dtype=bool)
         whole, alone = np.flatnonzero(has_description), np.flatnonzero(~has_description)
         vectors = self.embed([whole_posting(titles[i], postings[i].description) for i in whole]
@@ -231,6 +233,4 @@ class Pipeline:
             scores[whole] = index.labels(vectors[: whole.size])
         if alone.size:
             scores[alone] = index.score(vectors[whole.size :], [titles[i] for i in alone])
-        trained = self.trained(model)
-        probs = trained.calibration.probabilities(scores, has_description) if trained else None
-        return scores, probs
+        return scores, has_description

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -17,7 +16,7 @@ from ..config import home_dir
 from ..errors import ConfigError
 from .base import Encoder
 from .onnx import OnnxEncoder, onnx_model
-from .sentence_transformers import SentenceTransformerEncoder
+from .sentence_transformers import SentenceTransformerEncoder, default_device
 
 log = logging.getLogger(__name__)
 HUB_ID = "sentence-transformers/all-mpnet-base-v2"
@@ -70,25 +69,12 @@ def packaged_model(cache: Path | None = None) -> Path | None:
     return target
 
 
-def _wants_cuda(device: str | None) -> bool:
-    wanted = (device or os.environ.get("ESCOTAG_DEVICE", "auto")).strip() or "auto"
-    if wanted != "auto":
-        return wanted.startswith("cuda")
-    if not Path("/dev/nvidiactl").exists():  # no NVIDIA driver: do not import torch (~0.5 GB) to learn that
-        return False
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
-
-
 def mpnet_encoder(device: str | None = None, max_tokens: int = MAX_TOKENS) -> Encoder:
     """all-mpnet-base-v2 (768-d, English): int8 on ONNX Runtime on a CPU (exported once into the encoders
     cache), sentence-transformers in fp16 on CUDA. Texts are cut at max_tokens."""
     source = packaged_model()
     encoder: Encoder
-    if _wants_cuda(device) or source is None:
+    if (device or default_device()).startswith("cuda") or source is None:
         try:
             encoder = SentenceTransformerEncoder(str(source) if source else HUB_ID, device=device, name="mpnet",
                                                  max_seq_length=max_tokens)

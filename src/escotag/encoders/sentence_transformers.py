@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -13,11 +14,19 @@ from .base import BatchedEncoder
 def default_device() -> str:
     """ESCOTAG_DEVICE (``cpu``, ``cuda``, ``cuda:1``…) when set to anything but ``auto``; else 'cuda' when torch
     sees a GPU, else 'cpu'."""
-    import torch
-
     wanted = os.environ.get("ESCOTAG_DEVICE", "auto").strip() or "auto"
+    if wanted != "auto" and not wanted.startswith("cuda"):
+        return wanted
+    if wanted == "auto" and not Path("/dev/nvidiactl").exists():
+        return "cpu"  # no NVIDIA driver: no need to import torch (~0.5 GB) to learn that
+    try:
+        import torch
+    except ImportError:
+        if wanted == "auto":
+            return "cpu"
+        raise ConfigError(f"ESCOTAG_DEVICE={wanted} needs torch: pip install 'escotag[torch]'") from None
     if wanted != "auto":
-        if wanted.startswith("cuda") and not torch.cuda.is_available():
+        if not torch.cuda.is_available():
             raise ConfigError(f"ESCOTAG_DEVICE={wanted}, but torch sees no CUDA device")
         return wanted
     return "cuda" if torch.cuda.is_available() else "cpu"
