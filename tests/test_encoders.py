@@ -122,6 +122,8 @@ def test_cross_lingual_and_described_postings_take_their_parts(esco_slice):
     mixed = ensemble.scores([english, described], "EnV2")
     np.testing.assert_allclose(mixed[1], use.scores([described], "EnV2")[0], atol=1e-6)
     np.testing.assert_allclose(mixed[0], ensemble.scores([english], "EnV2")[0], atol=1e-5)
+    fields_only = Posting("Baker", "Company: ACME\nLocation: Berlin\n  ")  # nothing to read: scored as a title
+    np.testing.assert_allclose(ensemble.scores([fields_only], "EnV2"), ensemble.scores([english], "EnV2"), atol=1e-5)
     assert ensemble.plan.describe() == "use*0.4+e5*0.6;xling=use;described=use"
 
 
@@ -206,6 +208,8 @@ def test_a_posting_read_whole_is_scored_on_its_labels(esco_slice):
     np.testing.assert_allclose(scores[1], index.labels(whole.embed([text]))[0], atol=1e-6)
     np.testing.assert_allclose(scores[0], usual.scores([title], "EnV2")[0], atol=1e-6)
     assert not np.allclose(scores[1], usual.scores([described], "EnV2")[0])
+    fields_only = Posting("Baker", "Company: ACME\nLocation: Berlin")  # as every encoder does: a title
+    np.testing.assert_allclose(whole.scores([fields_only], "EnV2")[0], scores[0], atol=1e-6)
 
 
 def _minilm_path() -> str:

@@ -17,7 +17,7 @@ from .encoders import Encoder
 from .errors import ConfigError
 from .index import Block, ConceptIndex, Projection, Views, Weights, encode_views
 from .models import AUTO, MODELS, ModelSpec, resolve
-from .postings import Posting, clean_title, description_lead, whole_posting
+from .postings import Posting, clean_title, description_lead, has_description, whole_posting
 from .rules import Rules
 from .taxonomy import PIVOT, Labels, Taxonomy
 from .text import lead
@@ -203,16 +203,16 @@ class Pipeline:
         index = self.index(model)
         titles = [clean_title(p.title) for p in postings]
         if self.reads_whole_postings:
-            scores, has_description = self._whole_scores(postings, titles, index)
+            scores, described = self._whole_scores(postings, titles, index)
         else:
             leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
-            has_description = np.array([bool(d) for d in leads], dtype=bool)
+            described = np.array([bool(d) for d in leads], dtype=bool)
             vectors = self.embed(titles + [d for d in leads if d])
             description_vectors = np.zeros_like(vectors[: len(titles)])
-            description_vectors[has_description] = vectors[len(titles):]
-            scores = index.score(vectors[: len(titles)], titles, description_vectors, has_description)
+            description_vectors[described] = vectors[len(titles):]
+            scores = index.score(vectors[: len(titles)], titles, description_vectors, described)
         trained = self.trained(model)
-        probs = trained.calibration.probabilities(scores, has_description) if trained else None
+        probs = trained.calibration.probabilities(scores, described) if trained else None
         return scores, probs
 
     @property
@@ -224,8 +224,8 @@ class Pipeline:
                       ) -> tuple[np.ndarray, np.ndarray]:
         """Scores, and which postings have a description: titles as usual; a posting with a description is one
         text scored on the label channel alone."""
-        has_description = np.array([bool(p.description.strip()) for p in postings], dtype=bool)
-        whole, alone = np.flatnonzero(has_description), np.flatnonzero(~has_description)
+        described = np.array([has_description(p) for p in postings], dtype=bool)
+        whole, alone = np.flatnonzero(described), np.flatnonzero(~described)
         vectors = self.embed([whole_posting(titles[i], postings[i].description) for i in whole]
                              + [titles[i] for i in alone])
         scores = np.empty((len(postings), len(self.taxonomy)), dtype=np.float32)
@@ -233,4 +233,4 @@ class Pipeline:
             scores[whole] = index.labels(vectors[: whole.size])
         if alone.size:
             scores[alone] = index.score(vectors[whole.size :], [titles[i] for i in alone])
-        return scores, has_description
+        return scores, described

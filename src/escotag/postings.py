@@ -72,6 +72,12 @@ def description_lead(description: str, title: str = "", max_chars: int = DESCRIP
     return lead("\n".join(lines), max_chars)
 
 
+def has_description(posting: Posting) -> bool:
+    """Whether a posting's description says anything once 'Field: value' and heading lines are dropped: the one
+    test every encoder and plan part uses to read it as a posting rather than a title."""
+    return bool(posting.description) and bool(description_lead(posting.description, posting.title))
+
+
 def whole_posting(title: str, description: str) -> str:
     """A posting as one text for an encoder that reads it whole: the title, then the description without
     'Field: value' and heading lines (the encoder cuts it at its token limit)."""

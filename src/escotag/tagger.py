@@ -18,7 +18,7 @@ from .esco import load_taxonomy
 from .index import Weights
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
 from .pipeline import Pipeline, available_models, encoder_folder, model_spec
-from .postings import Posting, as_posting
+from .postings import Posting, as_posting, has_description
 from .rules import Rules, rules_path
 from .taxonomy import Taxonomy
 from .trained import TrainedModel
@@ -322,7 +322,7 @@ class Tagger:
                                  ) -> tuple[np.ndarray, np.ndarray | None]:
         """Fused scores of one model over its pipelines, and calibrated probabilities when every pipeline is
         trained (their weighted mean). Postings with and without a description may take different plan parts."""
-        described = np.array([bool(p.description) for p in postings], dtype=bool)
+        described = np.array([has_description(p) for p in postings], dtype=bool)
         parts = {d: self.members(model, cross_lingual, d) for d in dict.fromkeys(described.tolist())}
         if len(parts) < 2 or parts[False] == parts[True]:
             return self._fused(postings, model, next(iter(parts.values()), []))
