@@ -108,7 +108,9 @@ def postgres_url():
 
     bindir = Path(pg_ctl).resolve().parent
     folder = Path(tempfile.mkdtemp(prefix="escotag-pg-"))
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # it refuses to run as root
+    # it refuses to run as root; runuser lives in sbin, which a minimal PATH leaves out
+    runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin") or "runuser"
+    as_postgres = [runuser, "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_postgres:
         shutil.chown(folder, "postgres")
     data, port = folder / "data", free_port()
