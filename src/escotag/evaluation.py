@@ -14,18 +14,19 @@ import csv
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .cache import file_sha
+from .errors import DataError, LeakageError
 from .index import Block, ConceptIndex, Views
 from .metrics import gold_ranks, metrics
 from .models import AUTO, BY_LANGUAGE, MODELS, resolve
 from .pipeline import Pipeline, available_models, occupation_description
-from .postings import Posting, clean_title, read_labelled
+from .postings import FOLDS, Posting, clean_title, fold_of, read_labelled
 from .tagger import Tagger, fuse
 from .taxonomy import PIVOT, Taxonomy
 from .text import label_variants
@@ -218,11 +219,39 @@ def posting_hits(taxonomy: Taxonomy, row: dict) -> list[int]:
     return sorted(hits)
 
 
+def check_adapters(pipelines: Iterable[Pipeline], labelled: Path | None = None, fold: int | None = None,
+                   esco_language: str | None = None) -> None:
+    """LeakageError when a fine-tuned encoder learned what a set measures: the rows of a labelled file outside
+    the fold it held out, or a language's ESCO labels paired with English (esco-xling)."""
+    for pipeline in pipelines:
+        adapter = getattr(pipeline.encoder, "adapter", None)
+        if adapter is None:
+            continue
+        record, name = adapter.manifest, pipeline.encoder.name
+        if esco_language and esco_language in record.get("esco", {}).get("languages", []):
+            raise LeakageError(f"encoder {name} was fine-tuned on {esco_language} ESCO labels paired with English: "
+                               f"esco-xling-{esco_language} cannot measure it (escotag finetune --languages without "
+                               f"{esco_language})")
+        if labelled is None:
+            continue
+        sha = file_sha(labelled)
+        held_out = record.get("holdout_fold")
+        for source in record.get("labelled", []):
+            if source.get("sha256") == sha and (fold is None or held_out != f"{fold}/{FOLDS}"):
+                raise LeakageError(f"encoder {name} was fine-tuned on {labelled.name}"
+                                   + (f" except fold {held_out}: score only that fold (--fold "
+                                      f"{held_out.split('/')[0]})" if held_out else ""))
+
+
 def postings_ranking(path: str | Path, tagger: Tagger, model: str = "EnV2", fields: str = "title,description",
-                     batch: int = 256) -> Ranking:
+                     batch: int = 256, fold: int | None = None) -> Ranking:
     """Every labelled posting scored against all occupations by the named model; 'auto' routes each row to its
-    language's model, as the service does (the Ranking's model then counts the rows per model)."""
+    language's model, as the service does (the Ranking's model then counts the rows per model). fold (1..FOLDS):
+    only that fold's rows (postings.fold_of), to score a part trained on the other folds out-of-fold."""
     rows = read_labelled(path)
+    check_adapters(tagger.pipelines.values(), labelled=Path(path), fold=fold)
+    if fold is not None:
+        rows = [r for r, f in zip(rows, fold_of(len(rows)), strict=True) if f == fold - 1]
     use_description = "description" in fields
     postings = [Posting(r["title"], r.get("description", "") if use_description else "") for r in rows]
     routed = tagger.routes(postings, model)
@@ -243,12 +272,12 @@ def postings_ranking(path: str | Path, tagger: Tagger, model: str = "EnV2", fiel
 
 
 def eval_postings(path: str | Path, tagger: Tagger, model: str = "EnV2", fields: str = "title,description",
-                  batch: int = 256) -> Result:
+                  batch: int = 256, fold: int | None = None) -> Result:
     started = time.perf_counter()
-    ranking = postings_ranking(path, tagger, model, fields, batch)
+    ranking = postings_ranking(path, tagger, model, fields, batch, fold)
     mrr, acc = ranking.metrics()
-    return Result(Path(path).stem, ranking.model, len(ranking.gold), mrr, acc, time.perf_counter() - started,
-                  {"fields": fields, "trained_on": ranking.trained_on})
+    extra = {"fields": fields, "trained_on": ranking.trained_on} | ({"fold": f"{fold}/{FOLDS}"} if fold else {})
+    return Result(Path(path).stem, ranking.model, len(ranking.gold), mrr, acc, time.perf_counter() - started, extra)
 
 
 def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int = 512, trained: bool = True
@@ -274,7 +303,9 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
             gold.append([i])
     allowed = training_languages(lang, [PIVOT], tx.languages)
     scores, heads, weights = [], [], []
-    for pipeline, weight in tagger.members(BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT]), cross_lingual=True):
+    members = tagger.members(BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT]), cross_lingual=True)
+    check_adapters([pipeline for pipeline, _ in members], esco_language=lang)
+    for pipeline, weight in members:
         english = pipeline.esco_block(PIVOT)
         index = ConceptIndex([english], len(tx), pipeline.weights)
         if trained:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ConfigError, DataError
 from .text import lead
 
@@ -82,6 +84,21 @@ def whole_posting(title: str, description: str) -> str:
     """A posting as one text for an encoder that reads it whole: the title, then the description without
     'Field: value' and heading lines (the encoder cuts it at its token limit)."""
     return f"{title}. {description_lead(description, title, WHOLE_POSTING_CHARS)}"
+
+
+FOLDS = 5
+
+
+def fold_of(n: int, folds: int = FOLDS) -> np.ndarray:
+    """Each row's fold (0..folds-1) of a labelled file of n rows: scikit-learn's KFold(folds, shuffle=True,
+    random_state=0), the one split behind every out-of-fold figure (``escotag eval postings --fold``,
+    ``escotag finetune --holdout-fold``, make choose-weights)."""
+    from sklearn.model_selection import KFold
+
+    out = np.empty(n, dtype=np.int64)
+    for fold, (_, test) in enumerate(KFold(folds, shuffle=True, random_state=0).split(np.arange(n))):
+        out[test] = fold
+    return out
 
 
 def read_labelled(path: str | Path) -> list[dict]:

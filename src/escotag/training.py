@@ -41,7 +41,8 @@ DEV_QUERIES = 600  # held-out labels per training language
 # German, Dutch and English titles). The real titles here are English: use's weight held on every other language's
 # MELO set, e5's lost Acc@1 on German and Dutch, so outside English an e5 head only calibrates confidences.
 # mpnet scores postings read whole in `accurate`, where no head is added; no real titles chose a weight for it.
-TITLE_HEAD_WEIGHTS = {"use": {"*": 0.25}, "e5": {"en": 1.5, "*": 0.0}, "mpnet": {"*": 0.0}}
+# e5ft (fine-tuned on real titles itself): no out-of-fold choice yet, so its head only calibrates.
+TITLE_HEAD_WEIGHTS = {"use": {"*": 0.25}, "e5": {"en": 1.5, "*": 0.0}, "mpnet": {"*": 0.0}, "e5ft": {"*": 0.0}}
 DEFAULT_TITLE_HEAD_WEIGHT = 0.25
 
 
@@ -100,7 +101,7 @@ def _temperature(scores: list[np.ndarray], gold: list[list[int]]) -> float:
 
 def title_head_weight(encoder_name: str, language: str) -> float:
     """The head's weight on a title in this language for this encoder (TITLE_HEAD_WEIGHTS, else the default)."""
-    weights = TITLE_HEAD_WEIGHTS.get(encoder_name, {})
+    weights = TITLE_HEAD_WEIGHTS.get(encoder_name, TITLE_HEAD_WEIGHTS.get(encoder_name.split(":")[0], {}))
     return weights.get(language, weights.get("*", DEFAULT_TITLE_HEAD_WEIGHT))
 
 

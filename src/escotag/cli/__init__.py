@@ -11,6 +11,7 @@ import typer
 
 from ..errors import EscotagError
 from .esco import app as esco_app
+from .finetune import finetune
 from .review import app as review_app
 from .spark import spark_tag
 
@@ -32,6 +33,7 @@ def _options(device: Annotated[str, typer.Option(
 app.add_typer(esco_app, name="esco")
 app.add_typer(review_app, name="review")
 app.command("spark-tag")(spark_tag)
+app.command("finetune")(finetune)
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name, or 'auto' to route by language.")]
 TopkOpt = Annotated[int, typer.Option("--topk", "-k", min=1, max=100, help="Occupations per posting.")]
@@ -163,6 +165,10 @@ def models(as_json: JsonOpt = False, encoder: EncoderOpt = None) -> None:
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
+    for pipeline in tagger.pipelines.values():
+        if adapter := getattr(pipeline.encoder, "adapter", None):
+            typer.echo(f"adapter {pipeline.encoder.name}: {adapter.folder} (sha256 {adapter.digest[:16]}…, "
+                       f"{sum(adapter.manifest.get('pairs', {}).values()):,} pairs)")
     typer.echo(f"encoder {tagger.encoder_description}\n"
                f"auto   routes each posting to its language's model   (trained models: {tagger.models_dir})")
     for r in rows:
@@ -268,14 +274,16 @@ def eval_postings_cmd(
     file: Path, model: ModelOpt = "EnV2", as_json: JsonOpt = False,
     fields: Annotated[str, typer.Option(help="'title' or 'title,description'.")] = "title,description",
     untrained: UntrainedOpt = False,
-
+    fold: Annotated[int | None, typer.Option(
+        "--fold", min=1, max=5, help="Score only this fold (1-5) of the file: what 'escotag finetune "
+                                     "--holdout-fold' left out.")] = None,
     encoder: EncoderOpt = None,
 ) -> None:
     """Labelled postings CSV (id,title,description,gold_uri[,acceptable_uris]) against all occupations."""
     from ..evaluation import eval_postings
 
     tagger = _tagger(progress=False, trained=not untrained, encoder=encoder, use_rules=False)
-    _report(eval_postings(file, tagger, model, fields), as_json)
+    _report(eval_postings(file, tagger, model, fields, fold=fold), as_json)
 
 
 @eval_app.command("esco-xling")

@@ -19,13 +19,18 @@ _SYNONYMS = {"use-multilingual-v3": "use", "e5:query": "e5"}
 
 @functools.cache
 def get_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
-    """The process-wide encoder of this name: ``use``, ``e5`` (``e5:passage``), ``mpnet``, or
-    ``st:<path or hub name>``."""
+    """The process-wide encoder of this name: ``use``, ``e5`` (``e5:passage``), ``e5ft`` (e5 with the shipped
+    occupation adapter; ``e5ft:<adapter folder>`` for another), ``mpnet``, or ``st:<path or hub name>``."""
     name = _SYNONYMS.get(name, name)
     if name == "use":
         from .use import UniversalSentenceEncoder
 
         return UniversalSentenceEncoder()
+    if name.split(":")[0] == "e5ft":
+        from .adapter import SHIPPED
+        from .e5 import E5Encoder
+
+        return E5Encoder("query", adapter=name.partition(":")[2] or SHIPPED)
     if name.startswith("e5"):
         from .e5 import E5Encoder
 
@@ -38,7 +43,7 @@ def get_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
         from .sentence_transformers import SentenceTransformerEncoder
 
         return SentenceTransformerEncoder(name[3:])
-    raise ConfigError(f"unknown encoder {name!r}: use 'use', 'e5', 'mpnet' or 'st:<model path or name>'")
+    raise ConfigError(f"unknown encoder {name!r}: use 'use', 'e5', 'e5ft', 'mpnet' or 'st:<model path or name>'")
 
 
 __all__ = ["BATCH_SIZE", "DEFAULT_ENCODER", "BatchedEncoder", "Encoder", "get_encoder", "l2_normalize"]

