@@ -37,7 +37,7 @@ def test_plan_parsing():
     assert accurate.members("en", described=True) == (("use", 0.4), ("mpnet", 0.6))  # lang.described first
     assert accurate.members("de", described=True) == (("use", 1.0),)  # then described
     assert accurate.members("en", cross_lingual=True, described=True) == (("use", 1.0),)  # xling before both
-    assert accurate.members("en") == (("use", 0.4), ("e5", 0.6)) and accurate.encoders == ["use", "e5", "mpnet"]
+    assert accurate.members("en") == (("use", 0.4), ("e5ft", 0.6)) and accurate.encoders == ["use", "e5ft", "mpnet"]
     assert EncoderPlan.parse(accurate.describe()).parts == accurate.parts
     assert EncoderPlan.parse(crossing.describe()) == crossing
     for bad, message in [("use*x", "not a number"), ("use*-1", "positive"), ("en=use", "every other language"),

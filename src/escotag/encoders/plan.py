@@ -22,12 +22,14 @@ DESCRIBED = "described"
 DEFAULT_PLAN = "fast"
 ALIASES = {
     "fast": "use",
-    # e5 share chosen out-of-fold on jobbert_val titles (make choose-weights). Cross-lingual queries and postings
-    # with descriptions are left to use, as in fast: e5-small lost to it on the ESCO cross-lingual proxies and on
-    # the only described postings here, and nothing real here could show it helps. English postings with a
-    # description add the old service's mpnet, reading the posting whole: on held-out real English ads it led use
-    # by ~10 Acc@5 points, and 0.4 use + 0.6 mpnet led mpnet alone (issue 9; README, Encoders)
-    "accurate": "use*0.4+e5*0.6;xling=use;described=use;en.described=use*0.4+mpnet*0.6",
+    # e5 fine-tuned for occupations (e5ft) in the seat and at the share chosen out-of-fold on jobbert_val titles
+    # for plain e5 (make choose-weights); e5ft led it on jobbert fold 5 (which it never saw) and on MELO deu
+    # (README, Fine-tuning). Cross-lingual queries and postings with descriptions are left to use, as in fast:
+    # nothing real here that e5ft did not learn from can show it helps there (its translation pairs cover every
+    # ESCO language). English postings with a description add the old service's mpnet, reading the posting whole:
+    # on held-out real English ads it led use by ~10 Acc@5 points, and 0.4 use + 0.6 mpnet led mpnet alone
+    # (issue 9; README, Encoders)
+    "accurate": "use*0.4+e5ft*0.6;xling=use;described=use;en.described=use*0.4+mpnet*0.6",
 }
 
 
