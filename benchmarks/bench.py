@@ -80,14 +80,17 @@ def main() -> None:
 
     def tagging(prefix: str) -> None:
         """CLI throughput; start-up (taxonomy, encoder, indices) measured on a one-row file and subtracted."""
-        def best(name: str) -> float:
-            return min(_cli("tag", "-i", str(work / f"{name}.csv"), "-o", str(work / f"{name}.jsonl"), "-m", "EnV2",
+        def best(name: str, model: str = "EnV2") -> float:
+            return min(_cli("tag", "-i", str(work / f"{name}.csv"), "-o", str(work / f"{name}.jsonl"), "-m", model,
                             "--overwrite", env=env) for _ in range(REPEAT))
 
         startup, t_titles, t_posts = best("one"), best("titles"), best("postings")
         out[f"{prefix}cli_startup_seconds"] = startup
         out[f"{prefix}cli_titles_per_s_with_startup"] = N_TITLES / t_titles
         out[f"{prefix}cli_titles_per_s"] = N_TITLES / (t_titles - startup)
+        # auto: the language of each title identified, then its model (English here, as for EnV2)
+        out[f"{prefix}cli_auto_titles_per_s"] = N_TITLES / (best("titles", "auto") - best("one", "auto"))
+        out[f"{prefix}auto_vs_named_titles"] = out[f"{prefix}cli_auto_titles_per_s"] / out[f"{prefix}cli_titles_per_s"]
         out[f"{prefix}cli_postings_per_s_with_startup"] = N_POSTINGS / t_posts
         out[f"{prefix}cli_postings_per_s"] = N_POSTINGS / (t_posts - startup)
 

@@ -70,6 +70,18 @@ def test_language_routing():
     assert detect("12345") == "en"
 
 
+def test_batched_language_ids_are_the_one_at_a_time_ones():
+    from escotag import langid
+
+    texts = ["Bäcker", "chef de cuisine", "مصمم - Kitchen Designer", "verpleegkundige", "123", "motorista de camião",
+             "Інженер", "Software Engineer", "Bäcker", "enfermero de urgencias"]
+    detector = langid._detector()
+    one_by_one = [langid._by_script(t, "en") or langid._code(detector.detect_language_of(t), "en") for t in texts]
+    assert langid.detect_many(texts) == one_by_one == ["de", "fr", "ar", "nl", "en", "pt", "uk", "en", "de", "es"]
+    assert langid.detect_many(texts) == one_by_one  # the second time from memory
+    assert langid.detect("12", default="de") == "de"
+
+
 def test_mixed_arabic_english_title(tagger):
     preds, model = tagger.tag_with_models(["مطور - Software Developer (Java)"], "auto", 5)[0]
     assert model == "Ar"

@@ -3,7 +3,8 @@
 from .errors import ConfigError, DataError, EscotagError
 from .esco import load_taxonomy
 from .postings import Posting
-from .tagger import Prediction, Tagger
+from .ranking import Prediction, Thresholds
+from .tagger import Tagger
 from .taxonomy import Taxonomy
 
 __version__ = "0.1.0"
@@ -15,6 +16,7 @@ __all__ = [
     "Prediction",
     "Tagger",
     "Taxonomy",
+    "Thresholds",
     "__version__",
     "load_taxonomy",
 ]

@@ -18,6 +18,26 @@ def _detector():
     return LanguageDetectorBuilder.from_languages(*languages).build()
 
 
+_MEMO: dict[str, str] = {}  # text -> language: real files repeat titles heavily
+_MEMO_SIZE = 100_000
+
+
+def _by_script(text: str, default: str) -> str | None:
+    """The language when the script alone says it (Arabic, Cyrillic, no letters), else None."""
+    if _ARABIC.search(text):
+        return "ar"
+    if _CYRILLIC.search(text):
+        return "uk"
+    if not any(c.isalpha() for c in text):
+        return default
+    return None
+
+
+def _code(found: object, default: str) -> str:
+    name = getattr(found, "name", None)
+    return next((code for code, lingua in _LATIN_LANGS.items() if lingua == name), default)
+
+
 def detect(text: str, default: str = "en") -> str:
     """ISO 639-1 code of the text's language among ar, uk and the Latin-script model languages.
 
@@ -25,14 +45,27 @@ def detect(text: str, default: str = "en") -> str:
     the Arabic model (which also holds English views); Cyrillic routes to Ukrainian; Latin script is
     told apart by lingua.
     """
-    if _ARABIC.search(text):
-        return "ar"
-    if _CYRILLIC.search(text):
-        return "uk"
-    if not any(c.isalpha() for c in text):
-        return default
-    found = _detector().detect_language_of(text)
-    if found is None:
-        return default
-    return next((code for code, name in _LATIN_LANGS.items() if found.name == name), default)
+    return detect_many([text], default)[0]
 
+
+def detect_many(texts: list[str], default: str = "en") -> list[str]:
+    """detect() of each text: each distinct text once (remembered across calls), the Latin-script ones in one
+    call of lingua's parallel batch detection (~5x one text at a time on 2 cores)."""
+    found: dict[str, str] = {}
+    latin = []
+    for text in dict.fromkeys(texts):
+        known = _MEMO.get(text) if default == "en" else None
+        if known is None:
+            known = _by_script(text, default)
+        if known is None:
+            latin.append(text)
+        else:
+            found[text] = known
+    if latin:
+        detected = _detector().detect_languages_in_parallel_of(latin)
+        found.update((text, _code(lang, default)) for text, lang in zip(latin, detected, strict=True))
+    if default == "en":
+        if len(_MEMO) > _MEMO_SIZE:
+            _MEMO.clear()
+        _MEMO.update(found)
+    return [found[text] for text in texts]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .models import AUTO, resolve
+from .ranking import Thresholds
 from .rules import Rule, Rules
 
 if TYPE_CHECKING:
@@ -83,10 +84,7 @@ def tag_dataframe(df: DataFrame, title_col: str = "title", description_col: str 
             raise ConfigError(f"{name} {col!r} is not a column of the DataFrame ({', '.join(df.columns)})")
     if OUTPUT_COLUMN in df.columns:
         raise ConfigError(f"the DataFrame already has an {OUTPUT_COLUMN!r} column")
-    if topk < 1:
-        raise ConfigError(f"topk must be at least 1, got {topk}")
-    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
-        raise ConfigError(f"min_confidence must lie between 0 and 1, got {min_confidence}")
+    Thresholds(topk, min_confidence=min_confidence)  # bad thresholds fail here, not on the executors
     resolve(model)  # a bad model name fails here, not on the executors
     shipped = None
     if rules is not None:

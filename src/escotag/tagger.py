@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,29 +18,22 @@ from .index import Weights
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
 from .pipeline import Pipeline, available_models, encoder_folder, model_spec
 from .postings import Posting, as_posting, has_description
+from .ranking import Prediction, Thresholds
 from .rules import Rules, rules_path
 from .taxonomy import Taxonomy
 from .trained import TrainedModel
 
 
-@dataclass(frozen=True)
-class Prediction:
-    uri: str
-    label: str  # preferred label in the model's language, English when it has none
-    label_en: str
-    isco_code: str
-    isco_label: str
-    score: float
-    confidence: float | None = None  # calibrated probability that this is the right occupation (trained models)
-    source: str = "model"  # "rule" when a user's title rule put it first
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)  # dataclasses.asdict deep-copies: a tenth of the CLI's time on titles
-
-
 def detect_language(posting: Posting) -> str:
     """The posting's given language, else the one detected from its title and the start of its description."""
-    return posting.language or langid.detect(posting.title + " " + posting.description[:200])
+    return detect_languages([posting])[0]
+
+
+def detect_languages(postings: Sequence[Posting]) -> list[str]:
+    """detect_language of each posting, the undeclared ones detected in one batch."""
+    texts = [p.title + " " + p.description[:200] for p in postings if not p.language]
+    detected = iter(langid.detect_many(texts) if texts else [])
+    return [p.language or next(detected) for p in postings]
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
@@ -243,11 +235,14 @@ class Tagger:
         named = {name: resolve(name) for name in set(requested)}
         concrete = {name: self.spec(n).name for name, n in named.items() if n != AUTO}
         available = self.available_models()
+        routed_by_language = [i for i, name in enumerate(requested) if name not in concrete]
+        detected = dict(zip(routed_by_language, detect_languages([postings[i] for i in routed_by_language]),
+                            strict=True))
         out = []
-        for posting, name in zip(postings, requested, strict=True):
+        for i, (posting, name) in enumerate(zip(postings, requested, strict=True)):
             chosen = concrete.get(name)
             if chosen is None:
-                lang = detect_language(posting)
+                lang = detected[i]
                 chosen = BY_LANGUAGE.get(lang, BY_LANGUAGE["en"])
                 chosen = chosen if chosen in available else BY_LANGUAGE["en"]
             else:
@@ -269,11 +264,9 @@ class Tagger:
         self, items: Sequence[object], model: str | Sequence[str] = AUTO, topk: int = 5,
         min_score: float | None = None, min_confidence: float | None = None,
     ) -> list[tuple[list[Prediction], str]]:
-        """Like tag, with the model that answered each item. model may also name one model per item."""
-        if topk < 1:
-            raise ConfigError(f"topk must be at least 1, got {topk}")
-        if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
-            raise ConfigError(f"min_confidence must lie between 0 and 1, got {min_confidence}")
+        """Like tag, with the model that answered each item. model may also name one model per item. The
+        thresholds cut each ranked list by the one rule of ``ranking.Thresholds``."""
+        thresholds = Thresholds(topk, min_score, min_confidence)
         postings = [as_posting(item) for item in items]
         routed_languages = self._routed(postings, model)
         routed = [(name, lang not in MODELS[name].languages) for name, lang in routed_languages]
@@ -286,12 +279,12 @@ class Tagger:
             scores, probs = self.scores_and_probabilities([postings[i] for i in rows], name, cross_lingual)
             matched = [rules.match(postings[i].title, routed_languages[i][1]) for i in rows] if rules else []
             self._exclude([excluded for _, excluded in matched], scores, probs)
-            top = self._top(scores, probs, name, topk, min_score, min_confidence)
+            top = self._top(scores, probs, name, topk)
             for k, (row, preds) in enumerate(zip(rows, top, strict=True)):
                 first = matched[k][0] if matched else None
                 if first is not None:
-                    preds = self._ruled(self.taxonomy.position[first], scores[k], probs, name, preds, topk)
-                out[row] = (preds, name)
+                    preds = self._ruled(self.taxonomy.position[first], scores[k], probs, name, preds)
+                out[row] = (thresholds.cut(preds), name)
         return out  # type: ignore[return-value]
 
     def _exclude(self, excluded: list[set[str]], scores: np.ndarray, probs: np.ndarray | None) -> None:
@@ -305,14 +298,14 @@ class Tagger:
                     probs[k, columns] = 0.0
 
     def _ruled(self, column: int, scores: np.ndarray, probs: np.ndarray | None, model: str,
-               preds: list[Prediction], topk: int) -> list[Prediction]:
+               preds: list[Prediction]) -> list[Prediction]:
         """A title rule's occupation first (the model's score kept, confidence 1 where the model gives them),
         then the model's others."""
         score = float(scores[column])
         rule = Prediction(*self._described(MODELS[model].language)[column],
                           round(score, 6) if np.isfinite(score) else 0.0,
                           None if probs is None else 1.0, source="rule")
-        return [rule, *[p for p in preds if p.uri != rule.uri]][:topk]
+        return [rule, *[p for p in preds if p.uri != rule.uri]]
 
     def scores(self, postings: Sequence[Posting], model: str, cross_lingual: bool = False) -> np.ndarray:
         """Fused scores (n_postings, n_occupations) of one model."""
@@ -359,27 +352,17 @@ class Tagger:
                 ]
             return self._descriptions[lang]
 
-    def _top(self, scores: np.ndarray, probs: np.ndarray | None, model: str, topk: int, min_score: float | None,
-             min_confidence: float | None) -> list[list[Prediction]]:
+    def _top(self, scores: np.ndarray, probs: np.ndarray | None, model: str, topk: int) -> list[list[Prediction]]:
+        """Each row's topk occupations by score, best first; one an exclude rule removed (-inf) never listed."""
         k = min(topk, scores.shape[1])
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         values = np.take_along_axis(scores, top, 1)
         order = np.argsort(-values, axis=1, kind="stable")
         top = np.take_along_axis(top, order, 1)
-        values = np.take_along_axis(values, order, 1).astype(np.float64)  # thresholds compare unrounded values
-        top_scores = np.round(values, 6)
-        keep = np.isfinite(values)  # an occupation an exclude rule removed is never listed
-        if min_score is not None:
-            keep &= values >= min_score
-        top_probs = None
-        if probs is not None:
-            confidences = np.take_along_axis(probs, top, 1).astype(np.float64)
-            top_probs = np.round(confidences, 6)
-            if min_confidence is not None:
-                keep &= confidences >= min_confidence
-        elif min_confidence is not None:
-            keep[:] = False
-        keep = np.logical_and.accumulate(keep, axis=1)  # a ranked list stops at its first dropped prediction
+        values = np.take_along_axis(values, order, 1)
+        top_scores = np.round(values.astype(np.float64), 6)
+        keep = np.isfinite(values)
+        top_probs = None if probs is None else np.round(np.take_along_axis(probs, top, 1).astype(np.float64), 6)
         described = self._described(MODELS[model].language)
         out = []
         for i, row in enumerate(top.tolist()):

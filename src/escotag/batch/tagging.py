@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
 from ..models import AUTO, resolve
-from ..tagger import Prediction, Tagger
+from ..ranking import Prediction
+from ..tagger import Tagger
 from .checkpoint import Checkpoint, input_fingerprint
 from .files import Writer, file_format, read_rows
 

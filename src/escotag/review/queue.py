@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..postings import Posting, as_posting
-from ..tagger import Prediction, detect_language
+from ..ranking import Prediction
+from ..tagger import detect_language
 
 
 def top_confidence(preds: Sequence[Prediction]) -> float:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from ..models import AUTO, model_names
 from ..postings import Posting
+from ..ranking import Thresholds
 from .errors import ApiError, describe
 from .schemas import LEGACY_SCHEMA, LegacyRequest
 from .state import Ready
@@ -29,7 +30,7 @@ async def occupations_detection(request: Request, state: Ready) -> Any:
         raise ApiError(422, "invalid_request", describe(exc.errors())) from exc
     postings = [Posting(i.title, i.description or "") for i in req.items]
     name = state.check(req.model, req.topk, postings)
-    results = await state.batcher.tag(postings, name, req.topk)  # type: ignore[union-attr]
+    results = await state.batcher.tag(postings, name, Thresholds(req.topk))  # type: ignore[union-attr]
     uris = [[p.uri for p in preds] for preds, _ in results]
     return uris[0] if len(uris) == 1 else uris
 

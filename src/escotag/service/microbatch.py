@@ -12,22 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..postings import Posting
-from ..tagger import Prediction, Tagger
+from ..ranking import Prediction, Thresholds
+from ..tagger import Tagger
 
 
 @dataclass
 class _Job:
     postings: list[Posting]
     model: str
-    topk: int
-    min_score: float | None
-    min_confidence: float | None
+    thresholds: Thresholds
     future: asyncio.Future = field(repr=False)
-
-    def keeps(self, p: Prediction) -> bool:
-        if self.min_score is not None and p.score < self.min_score:
-            return False
-        return self.min_confidence is None or (p.confidence is not None and p.confidence >= self.min_confidence)
 
 
 class MicroBatcher:
@@ -45,11 +39,12 @@ class MicroBatcher:
             self._task.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def tag(self, postings: list[Posting], model: str, topk: int,
-                  min_score: float | None = None, min_confidence: float | None = None,
+    async def tag(self, postings: list[Posting], model: str, thresholds: Thresholds
                   ) -> list[tuple[list[Prediction], str]]:
+        """Tags these postings in the next batch; each request's thresholds cut its own lists afterwards, by the
+        rule every door uses (``Thresholds.cut``)."""
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(postings, model, topk, min_score, min_confidence, future))
+        await self._queue.put(_Job(postings, model, thresholds, future))
         return await future
 
     async def _run(self) -> None:
@@ -62,7 +57,7 @@ class MicroBatcher:
                 size += len(jobs[-1].postings)
             items = [p for job in jobs for p in job.postings]
             models = [job.model for job in jobs for _ in job.postings]
-            topk = max(job.topk for job in jobs)
+            topk = max(job.thresholds.topk for job in jobs)
             try:
                 results = await loop.run_in_executor(self._executor, self.tagger.tag_with_models, items, models, topk)
             except Exception as exc:  # every waiting request gets the error, the loop goes on
@@ -75,5 +70,4 @@ class MicroBatcher:
                 mine = results[start : start + len(job.postings)]
                 start += len(job.postings)
                 if not job.future.done():
-                    job.future.set_result([([p for p in preds[: job.topk] if job.keeps(p)], used)
-                                           for preds, used in mine])
+                    job.future.set_result([(job.thresholds.cut(preds), used) for preds, used in mine])

@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from ..models import AUTO, MODELS
 from ..postings import Posting
+from ..ranking import Thresholds
 from ..review import review_entries
-from ..tagger import detect_language
+from ..tagger import detect_languages
 from .errors import ApiError
 from .schemas import Occupation, TaggedItem, TagRequest, TagResponse
 from .state import Ready, State
@@ -27,7 +28,7 @@ async def tag(req: TagRequest, state: Ready) -> TagResponse:
     tagger = state.tagger
     if req.min_confidence is not None or req.review_below is not None:  # checked before the batcher runs
         tagger.require_calibrated([name] if name != AUTO else [m for m, _ in tagger.routes(postings)])
-    results = await state.batcher.tag(postings, name, req.topk, req.min_score, req.min_confidence)
+    results = await state.batcher.tag(postings, name, Thresholds(req.topk, req.min_score, req.min_confidence))
     review_ids: list[int | None] = [None] * len(postings)
     if req.review_below is not None:
         entries = review_entries(postings, results, req.review_below, origin="api")
@@ -35,9 +36,10 @@ async def tag(req: TagRequest, state: Ready) -> TagResponse:
         for entry, review_id in zip(entries, ids, strict=True):
             review_ids[entry["position"]] = review_id
     items = [
-        TaggedItem(id=item.id, language=detect_language(posting), model=used,
+        TaggedItem(id=item.id, language=language, model=used,
                    occupations=[Occupation(**p.to_dict()) for p in preds], review_id=review_id)
-        for item, posting, (preds, used), review_id in zip(req.items, postings, results, review_ids, strict=True)
+        for item, language, (preds, used), review_id in zip(req.items, detect_languages(postings), results,
+                                                             review_ids, strict=True)
     ]
     return TagResponse(items=items, seconds=round(time.perf_counter() - started, 4))
 
