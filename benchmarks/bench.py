@@ -103,9 +103,11 @@ def main() -> None:
         out["trained_vs_untrained_titles"] = out["trained_cli_titles_per_s"] / out["cli_titles_per_s"]
         out["trained_vs_untrained_postings"] = out["trained_cli_postings_per_s"] / out["cli_postings_per_s"]
 
-    os.environ["ESCOTAG_HOME"] = env["ESCOTAG_HOME"]
     from escotag.encoders import BATCH_SIZE, get_encoder
     from escotag.encoders.plan import configured_plan
+    from escotag.settings import Settings, use_settings
+
+    use_settings(Settings(home=env["ESCOTAG_HOME"]))  # the raw encoders find what the CLI built
 
     encoder = get_encoder("use")
     encoder.encode(titles[:BATCH_SIZE])

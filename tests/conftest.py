@@ -60,9 +60,14 @@ def esco_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Index caches go to one per-session folder, never the user's."""
+    """Index caches go to one per-session folder, never the user's; each test reads its environment afresh."""
+    from escotag.settings import use_settings
+
     home = tmp_path_factory.getbasetemp() / "escotag-home"
     monkeypatch.setenv("ESCOTAG_HOME", str(home))
+    use_settings(None)
+    yield
+    use_settings(None)
 
 
 @pytest.fixture(scope="session")

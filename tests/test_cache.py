@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from escotag.cache import cached_encode
-from escotag.config import home_dir
 from escotag.encoders import get_encoder
+from escotag.settings import get_settings
 
 TEXTS = ["baker", "Bäcker", "مطور برمجيات"]
 
@@ -18,7 +18,7 @@ def encoder():
 
 
 def _entries():
-    return sorted(p for p in (home_dir() / "index").iterdir() if not p.name.startswith("."))
+    return sorted(p for p in (get_settings().home / "index").iterdir() if not p.name.startswith("."))
 
 
 def test_cache_roundtrip_and_keying(tmp_path, monkeypatch, encoder):

@@ -12,9 +12,9 @@ import pytest
 
 from escotag import ConfigError, Tagger
 from escotag.cache import cached_encode
-from escotag.config import home_dir
 from escotag.encoders import get_encoder
 from escotag.encoders.plan import ALIASES, EncoderPlan, configured_plan
+from escotag.settings import get_settings, use_settings
 from escotag.tagger import fuse, standardise
 
 TITLES = ["Bäcker (m/w/d)", "software developer", "Registered Nurse - night shifts", "مطور برمجيات", "Elektricien"]
@@ -51,6 +51,7 @@ def test_configured_plan_reads_the_environment(monkeypatch):
     monkeypatch.delenv("ESCOTAG_ENCODER", raising=False)
     assert configured_plan().name == "fast"
     monkeypatch.setenv("ESCOTAG_ENCODER", "use+e5")
+    use_settings(None)  # settings are read once per process
     assert configured_plan().encoders == ["use", "e5"]
     assert configured_plan("e5").encoders == ["e5"]  # an explicit name wins
     with pytest.raises(ConfigError, match="unknown encoder 'nope'"):
@@ -73,7 +74,7 @@ def test_cache_entries_per_encoder(tmp_path, monkeypatch):
     monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path))
     for name in ("use", "e5", "use"):
         cached_encode(get_encoder(name), TITLES, {"taxonomy": "t"}, progress=False)
-    manifests = [json.loads(p.read_text()) for p in (home_dir() / "index").glob("*/manifest.json")]
+    manifests = [json.loads(p.read_text()) for p in (get_settings().home / "index").glob("*/manifest.json")]
     assert sorted(m["dim"] for m in manifests) == [384, 512]  # one entry per encoder, the second use call hit
 
 

@@ -15,6 +15,7 @@ from conftest import shared_or_skip
 from escotag import ConfigError, DataError, load_taxonomy
 from escotag.esco import EMBEDDED, configured_source, embedded_path, read_snapshot, write_snapshot
 from escotag.esco.snapshot import read_metadata
+from escotag.settings import use_settings
 from escotag.text import label_variants, normalize
 
 HEADER = ["conceptType", "conceptUri", "iscoGroup", "preferredLabel", "altLabels", "hiddenLabels", "status",
@@ -176,8 +177,10 @@ def test_source_resolution(export: Path, monkeypatch: pytest.MonkeyPatch):
     assert len(embedded) == 3039 and embedded.languages == ["en", "ar", "de", "es", "fr", "nl", "pt", "uk"]
     assert embedded.version.startswith("1.2") and embedded.source.startswith(EMBEDDED)
     monkeypatch.setenv("ESCOTAG_ESCO_DIR", str(export))
+    use_settings(None)  # settings are read once per process
     assert len(load_taxonomy()) == 2
     monkeypatch.setenv("ESCOTAG_ESCO_DIR", str(export / "nope"))
+    use_settings(None)
     with pytest.raises(ConfigError, match="does not exist; unset it to use the ESCO snapshot shipped"):
         load_taxonomy()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import home_dir
 from .encoders import Encoder
+from .settings import get_settings
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -91,13 +91,13 @@ def cached_encode(encoder: Encoder, texts: Sequence[str], meta: dict, progress: 
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     key = cache_key(encoder.id, texts, meta)
-    folder = home_dir() / "index" / key
+    folder = get_settings().home / "index" / key
     vectors = _load(folder, key, len(texts))
     if vectors is None:
         if progress:
             log.info("encoding %s texts with %s (%s; not in the cache %s)", f"{len(texts):,}", encoder.name,
                      ", ".join(f"{k} {str(v)[:12]}" for k, v in meta.items() if k in ("lang", "views", "taxonomy")),
-                     home_dir())
+                     get_settings().home)
         vectors = encoder.encode(texts, progress=progress)
         _store(folder, key, vectors, meta)
     return vectors

@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import home_dir
 from .errors import DataError
 from .postings import clean_title
+from .settings import get_settings
 from .taxonomy import Taxonomy
 from .text import normalize
 
@@ -39,11 +39,7 @@ _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
 def rules_path() -> Path | None:
     """ESCOTAG_RULES, else ESCOTAG_HOME/rules.csv when that file exists, else None (no rules)."""
-    env = os.environ.get("ESCOTAG_RULES")
-    if env:
-        return Path(env).expanduser()
-    default = home_dir() / "rules.csv"
-    return default if default.exists() else None
+    return get_settings().rules_file
 
 
 def title_key(title: str) -> str:

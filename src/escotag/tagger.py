@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from . import langid
-from .config import models_dir
 from .encoders import Encoder, get_encoder
 from .encoders.plan import EncoderPlan, configured_plan
 from .errors import ConfigError
@@ -20,6 +19,7 @@ from .pipeline import Pipeline, available_models, encoder_folder, model_spec
 from .postings import Posting, as_posting, has_description
 from .ranking import Prediction, Thresholds
 from .rules import Rules, rules_path
+from .settings import get_settings
 from .taxonomy import Taxonomy
 from .trained import TrainedModel
 
@@ -84,7 +84,7 @@ class Tagger:
         self.taxonomy = taxonomy
         self.rules = self._read_rules(rules)
         self.progress = progress
-        self.models_dir = Path(models) if models is not None else models_dir()
+        self.models_dir = Path(models) if models is not None else get_settings().models_dir
         if isinstance(encoder, str) or encoder is None:
             self.plan = configured_plan(encoder)
             encoders = {name: get_encoder(name) for name in self.plan.encoders}

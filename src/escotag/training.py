@@ -24,12 +24,12 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from .cache import file_sha
-from .config import home_dir, models_dir
 from .errors import ConfigError
 from .head import Head, HeadConfig, fit_head, log_softmax
 from .metrics import expected_calibration_error, gold_ranks, metrics
 from .pipeline import Pipeline, encoder_folder
 from .postings import Posting, clean_title, read_labelled
+from .settings import get_settings
 from .tagger import detect_language
 from .trained import Calibration, LabelledTitles, TrainedModel, title_hash
 from .tuning import DevTask, dev_tasks, fused
@@ -185,7 +185,7 @@ def train_model(pipeline: Pipeline, model: str, out: str | Path | None = None, s
     if not spec.trainable:
         raise ConfigError(f"{spec.name} is the plain-similarity model and has nothing to train")
     trained = train(pipeline, spec.languages, spec.name, seed, labelled, progress=progress, head_weight=head_weight)
-    return trained, trained.save(Path(out or models_dir()) / encoder_folder(pipeline.encoder) / spec.name)
+    return trained, trained.save(Path(out or get_settings().models_dir) / encoder_folder(pipeline.encoder) / spec.name)
 
 
 def for_languages(pipeline: Pipeline, languages: Sequence[str], language: str, seed: int = 0, progress: bool = True
@@ -196,7 +196,7 @@ def for_languages(pipeline: Pipeline, languages: Sequence[str], language: str, s
     weight = title_head_weight(pipeline.encoder.name, language)
     key = hashlib.sha256(json.dumps([pipeline.taxonomy.content_hash, pipeline.space, languages, seed,
                                      HeadConfig().to_dict(), DEV_QUERIES, weight]).encode()).hexdigest()[:20]
-    folder = home_dir() / "heads" / key
+    folder = get_settings().home / "heads" / key
     cached = TrainedModel.load(folder, pipeline.taxonomy, pipeline.space)
     if cached is not None and cached.languages == languages:
         return cached

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import EscotagError
+from ..settings import get_settings, use_settings
 from .esco import app as esco_app
 from .finetune import finetune
 from .review import app as review_app
@@ -27,9 +28,7 @@ def _options(device: Annotated[str, typer.Option(
         help="Where torch encoders (mpnet, st:) run: auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
              ) -> None:
     """Tag job postings with ESCO occupations."""
-    import os
-
-    os.environ["ESCOTAG_DEVICE"] = device  # read by the encoders, also in the service's workers
+    use_settings(get_settings().model_copy(update={"device": device}))
 app.add_typer(esco_app, name="esco")
 app.add_typer(review_app, name="review")
 app.command("spark-tag")(spark_tag)
@@ -227,7 +226,6 @@ def train(
     encoder of the plan."""
     import time
 
-    from ..config import models_dir
     from ..models import MODELS
     from ..pipeline import encoder_folder
     from ..trained import TrainedModel
@@ -242,7 +240,7 @@ def train(
     for pipeline in tagger.pipelines.values():
         todo = [n for n in names if pipeline in tagger.model_pipelines(n)]
         if missing:
-            folder = (Path(out) if out is not None else models_dir()) / encoder_folder(pipeline.encoder)
+            folder = (Path(out) if out is not None else get_settings().models_dir) / encoder_folder(pipeline.encoder)
             kept = [n for n in todo if TrainedModel.load(folder / n, tagger.taxonomy, pipeline.space) is not None]
             if kept:
                 typer.echo(f"escotag: already trained, kept: {', '.join(kept)} ({pipeline.encoder.name})", err=True)
@@ -322,23 +320,33 @@ def serve(
 ) -> None:
     """Serve the HTTP API, the web page and the review page (all models are loaded before the port opens)."""
     import logging
-    import os
+    from functools import partial
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from ..encoders.plan import configured_plan
+    from ..service import create_app
 
-    if rules:
-        os.environ["ESCOTAG_RULES"] = str(rules.resolve())  # read by the app factory in uvicorn's worker(s)
     if encoder:
         configured_plan(encoder)  # a bad plan fails here, not in every worker
-        os.environ["ESCOTAG_ENCODER"] = encoder  # the app factory runs in uvicorn's worker(s)
-    import uvicorn
+    settings = get_settings().model_copy(update={"encoder": encoder or get_settings().encoder,
+                                                 "rules": rules.resolve() if rules else get_settings().rules})
 
     package_log = logging.getLogger("escotag")  # the service logs with timestamps, through the root logger
     package_log.handlers.clear()
     package_log.propagate = True
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run("escotag.service:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", server_header=False)
+    # the settings travel to uvicorn's worker processes inside the app factory (pickled), not through the environment
+    config = uvicorn.Config(partial(create_app, settings=settings), factory=True, host=host, port=port,
+                            workers=workers, log_level="info", server_header=False)
+    if workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            raise typer.Exit(3)  # start-up failed (as uvicorn.run exits)
+    else:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 def main() -> None:

@@ -40,13 +40,13 @@ def finetune(
     import time
 
     from ..cache import file_sha
-    from ..config import home_dir
     from ..encoders.sentence_transformers import default_device
     from ..esco import load_taxonomy
     from ..finetune.pairs import esco_pairs, labelled_pairs
     from ..finetune.train import FinetuneConfig
     from ..finetune.train import finetune as run
     from ..postings import read_labelled
+    from ..settings import get_settings
 
     taxonomy = load_taxonomy()
     langs = [x.strip() for x in languages.split(",")] if languages else None
@@ -63,7 +63,7 @@ def finetune(
     record = {"esco": {"source": taxonomy.source, "version": taxonomy.version, "content": taxonomy.content_hash,
                        "languages": langs or taxonomy.languages},
               "labelled": sources, "holdout_fold": f"{holdout_fold}/{FOLDS}" if holdout_fold else None}
-    target = out or home_dir() / "adapters" / "e5-occupations"
+    target = out or get_settings().home / "adapters" / "e5-occupations"
     device = default_device()
     typer.echo(f"escotag: {len(pairs):,} pairs, {steps} steps of {batch_size} on {device} -> {target}", err=True)
     started = time.perf_counter()

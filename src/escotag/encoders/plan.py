@@ -11,10 +11,10 @@ recommends: ``fast`` and ``accurate``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..settings import get_settings
 
 ANY = "*"
 XLING = "xling"
@@ -96,4 +96,4 @@ class EncoderPlan:
 
 def configured_plan(name: str | None = None) -> EncoderPlan:
     """The plan of this name, else ESCOTAG_ENCODER, else ``fast``."""
-    return EncoderPlan.parse(name or os.environ.get("ESCOTAG_ENCODER", "").strip() or DEFAULT_PLAN)
+    return EncoderPlan.parse(name or (get_settings().encoder or "").strip() or DEFAULT_PLAN)

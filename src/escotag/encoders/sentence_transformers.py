@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import get_settings
 from .base import BatchedEncoder
 
 
 def default_device() -> str:
     """ESCOTAG_DEVICE (``cpu``, ``cuda``, ``cuda:1``…) when set to anything but ``auto``; else 'cuda' when torch
     sees a GPU, else 'cpu'."""
-    wanted = os.environ.get("ESCOTAG_DEVICE", "auto").strip() or "auto"
+    wanted = get_settings().device.strip() or "auto"
     if wanted != "auto" and not wanted.startswith("cuda"):
         return wanted
     if wanted == "auto" and not Path("/dev/nvidiactl").exists():

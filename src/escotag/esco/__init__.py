@@ -3,10 +3,10 @@ the package; packing, provenance and the differences between two ESCO versions."
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..settings import get_settings
 from ..taxonomy import Taxonomy
 from .csv_export import DOWNLOAD_HINT, read_csv_export
 from .diff import Change, diff_taxonomies
@@ -17,7 +17,7 @@ EMBEDDED = "embedded"
 
 def configured_source() -> str:
     """ESCOTAG_ESCO_DIR (a CSV export folder or zip, or a packed snapshot) when set, else 'embedded'."""
-    env = os.environ.get("ESCOTAG_ESCO_DIR", "").strip()
+    env = (get_settings().esco_dir or "").strip()
     if env and not Path(env).expanduser().exists():
         raise ConfigError(f"ESCOTAG_ESCO_DIR={env} does not exist; unset it to use the ESCO snapshot shipped "
                           f"with escotag, or {DOWNLOAD_HINT}")

@@ -2,6 +2,6 @@
 are exported as labelled postings for ``escotag train --labelled`` or turned into rules."""
 
 from .queue import needs_review, review_entries
-from .store import ConflictError, NotFoundError, ReviewStore, database_url
+from .store import ConflictError, NotFoundError, ReviewStore
 
-__all__ = ["ConflictError", "NotFoundError", "ReviewStore", "database_url", "needs_review", "review_entries"]
+__all__ = ["ConflictError", "NotFoundError", "ReviewStore", "needs_review", "review_entries"]

@@ -28,8 +28,8 @@ from sqlalchemy import (
     update,
 )
 
-from ..config import home_dir
 from ..errors import ConfigError, EscotagError
+from ..settings import get_settings
 
 OPEN, DECIDED = "open", "decided"
 EXPORT_COLUMNS = ("id", "title", "description", "gold_uri")
@@ -62,11 +62,6 @@ class NotFoundError(EscotagError):
 
 class ConflictError(EscotagError):
     """The item was decided already (by another coder, or twice)."""
-
-
-def database_url() -> str:
-    """ESCOTAG_DATABASE_URL, else a SQLite file under ESCOTAG_HOME."""
-    return os.environ.get("ESCOTAG_DATABASE_URL") or f"sqlite:///{home_dir() / 'review.sqlite3'}"
 
 
 def _engine(url: str) -> Engine:
@@ -107,7 +102,7 @@ class ReviewStore:
 
     @classmethod
     def open(cls, url: str | None = None) -> ReviewStore:
-        return cls(_engine(url or database_url()))
+        return cls(_engine(url or get_settings().review_database))
 
     @property
     def url(self) -> str:

@@ -17,10 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..review import ReviewStore
+from ..settings import Settings, get_settings, use_settings
 from ..tagger import Tagger
 from . import admin, compatible, ops, review, v1
 from .errors import install_handlers
-from .guard import GuardMiddleware, Settings
+from .guard import GuardMiddleware
 from .microbatch import MicroBatcher
 from .search import LabelSearch
 from .state import ServiceState
@@ -31,8 +32,11 @@ log = logging.getLogger("escotag.service")
 
 
 def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -> FastAPI:
-    """The escotag FastAPI app. All models are loaded at start-up and shared by every request."""
-    state = ServiceState(settings or Settings.from_env(), tagger)
+    """The escotag FastAPI app. All models are loaded at start-up and shared by every request. Without a tagger,
+    it builds one from ``settings`` (default: the environment's), which become this process's settings."""
+    if tagger is None and settings is not None:
+        use_settings(settings)  # the indices, encoders and rules the tagger loads read them
+    state = ServiceState(settings or get_settings(), tagger)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -41,7 +45,7 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
         started = time.perf_counter()
         await run_in_threadpool(state.tagger.load)
         state.search = LabelSearch(state.tagger.taxonomy)
-        state.review = await run_in_threadpool(ReviewStore.open, state.settings.database_url)
+        state.review = await run_in_threadpool(ReviewStore.open, state.settings.review_database)
         state.batcher = MicroBatcher(state.tagger)
         state.batcher.start()
         state.ready = True

@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from fastapi.responses import JSONResponse
 
-from ..postings import MAX_TITLE_CHARS
-
-
-@dataclass
-class Settings:
-    """Limits and access, from ESCOTAG_* environment variables by default."""
-
-    max_items: int = 256
-    max_topk: int = 100
-    max_title_chars: int = MAX_TITLE_CHARS
-    max_description_chars: int = 100_000
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_json_depth: int = 32
-    api_key: str | None = None
-    cors_origins: list[str] = field(default_factory=list)
-    database_url: str | None = None  # the review queue's (None: ESCOTAG_DATABASE_URL, else SQLite in ESCOTAG_HOME)
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        origins = os.environ.get("ESCOTAG_CORS_ORIGINS", "")
-        return cls(
-            max_items=int(os.environ.get("ESCOTAG_MAX_ITEMS", 256)),
-            api_key=os.environ.get("ESCOTAG_API_KEY") or None,
-            cors_origins=[o.strip() for o in origins.split(",") if o.strip()],
-        )
+from ..settings import Settings
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from ..config import home_dir
 from ..rules import append_rules, checked_rule, rules_path
+from ..settings import get_settings
 from .errors import ApiError
 from .schemas import Decision, RuleFromDecision
 from .state import Ready
@@ -54,7 +54,7 @@ async def rule_from_decision(item_id: ItemId, state: Ready, body: RuleFromDecisi
     tagger = state.tagger
     rule = checked_rule([body.kind, current["title"].strip(), language.strip(), current["decided_uri"]],
                         tagger.taxonomy)  # DataError (422) before anything is written
-    path = tagger.rules.source or rules_path() or home_dir() / "rules.csv"
+    path = tagger.rules.source or rules_path() or get_settings().home / "rules.csv"
     rules = await run_in_threadpool(append_rules, path, [rule], tagger.taxonomy)
     await run_in_threadpool(tagger.set_rules, rules)
     return {"rule": {"kind": rule.kind, "pattern": rule.pattern, "language": rule.language,

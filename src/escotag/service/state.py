@@ -11,9 +11,9 @@ from fastapi import Depends, Request
 from ..models import AUTO, resolve
 from ..postings import Posting
 from ..review import ReviewStore
+from ..settings import Settings
 from ..tagger import Tagger
 from .errors import ApiError
-from .guard import Settings
 from .microbatch import MicroBatcher
 from .search import LabelSearch
 
