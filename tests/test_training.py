@@ -238,39 +238,3 @@ def test_labelled_postings_train_in_language_only_and_are_refused_at_eval(esco_s
     trained.save(tmp_path / "models" / "use" / "EnV2")
     with pytest.raises(LeakageError, match="trained on 1 of the 3 titles"):
         eval_postings(path, tagger, "EnV2", fields="title")
-
-
-def test_every_door_cuts_a_ranked_list_alike(models_dir, esco_slice, tmp_path):
-    """The same postings and thresholds give the same lists from Python, the CLI (a file) and the HTTP API: the
-    thresholds are applied in one place (ranking.Thresholds)."""
-    import httpx
-
-    from conftest import serve
-    from escotag.service import create_app
-
-    titles = ["Bäcker", "Konditorin", "Elektriker", "Koch (m/w/d)", "Verkäuferin", "Tischler"]
-    tagger = Tagger(esco_slice, progress=False, models=models_dir)
-    everything = [c.confidence for preds in tagger.tag(titles, "De", topk=5) for c in preds]
-    cut = float(np.median(everything))  # drops some predictions of most lists, not all
-
-    def listed(preds) -> list[tuple]:
-        return [(p["uri"], p["score"], p["confidence"], p["source"]) for p in preds]
-
-    python = [listed([p.to_dict() for p in preds]) for preds in tagger.tag(titles, "De", topk=5, min_confidence=cut)]
-    assert any(python) and any(0 < len(p) < 5 for p in python)
-    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_text("".join(json.dumps({"title": t}) + "\n" for t in titles), encoding="utf-8")
-    env = {**base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice), "ESCOTAG_MODELS": str(models_dir),
-           "ESCOTAG_HOME": str(tmp_path / "home")}
-    subprocess.run([sys.executable, "-m", "escotag", "tag", "-i", str(src), "-o", str(dst), "-m", "De", "--topk", "5",
-                    "--min-confidence", str(cut)], check=True, capture_output=True, env=env)
-    cli = [listed(json.loads(line)["predictions"]) for line in dst.read_text(encoding="utf-8").splitlines()]
-    server, thread, base = serve(create_app(tagger))
-    try:
-        r = httpx.post(f"{base}/v1/tag", json={"items": [{"title": t} for t in titles], "model": "De", "topk": 5,
-                                               "min_confidence": cut})
-        api = [listed(item["occupations"]) for item in r.json()["items"]]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-    assert python == cli == api

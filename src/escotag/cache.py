@@ -5,16 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .encoders import Encoder
 from .settings import get_settings
+from .storage import file_sha, write_atomically
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -25,11 +23,6 @@ def texts_digest(texts: Sequence[str]) -> str:
     for text in texts:
         digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()
-
-
-def file_sha(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def cache_key(encoder_id: str, texts: Sequence[str], meta: dict) -> str:
@@ -55,19 +48,6 @@ def _load(folder: Path, key: str, n: int) -> np.ndarray | None:
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
         log.warning("index cache %s is stale or corrupt (%s): rebuilding it", folder, exc)
         return None
-
-
-def write_atomically(folder: Path, write: Callable[[Path], None]) -> None:
-    """Call write(tmp) on a fresh temporary folder next to folder, then swap it into place (OSError on failure)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        write(tmp)
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _store(folder: Path, key: str, vectors: np.ndarray, meta: dict) -> None:

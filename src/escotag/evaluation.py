@@ -11,6 +11,7 @@ every language it learned from is allowed for the set, and otherwise trains one 
 from __future__ import annotations
 
 import csv
+import functools
 import re
 import time
 from collections import Counter, defaultdict
@@ -20,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import file_sha
 from .errors import DataError, LeakageError
 from .index import Block, ConceptIndex, Views
 from .metrics import gold_ranks, metrics
 from .models import AUTO, BY_LANGUAGE, MODELS, resolve
-from .pipeline import Pipeline, available_models, occupation_description
-from .postings import FOLDS, Posting, clean_title, fold_of, read_labelled
-from .tagger import Tagger, fuse
+from .pipeline import Candidates, Pipeline, available_models, occupation_description
+from .postings import FOLDS, Posting, fold_of, read_labelled
+from .storage import file_sha
+from .tagger import Tagger
 from .taxonomy import PIVOT, Taxonomy
 from .text import label_variants
 from .trained import TrainedModel
@@ -64,12 +65,12 @@ def _read_tsv(path: Path, columns: int) -> list[list[str]]:
     return rows
 
 
-def _batched_scores(index: ConceptIndex, pipeline: Pipeline, texts: list[str], batch: int = 512) -> np.ndarray:
-    out = np.empty((len(texts), index.n_concepts), dtype=np.float32)
-    for start in range(0, len(texts), batch):
-        chunk = [clean_title(t) for t in texts[start : start + batch]]
-        out[start : start + len(chunk)] = index.score(pipeline.embed(chunk), chunk)
-    return out
+def _scored(tagger: Tagger, texts: Sequence[str], model: str, cross_lingual: bool, candidates: Candidates,
+            batch: int = 512) -> np.ndarray:
+    """Queries scored as titles against a candidate set, by the code that tags (Tagger.scores), in batches."""
+    chunks = [tagger.scores([Posting(t) for t in texts[start : start + batch]], model, cross_lingual, candidates)
+              for start in range(0, len(texts), batch)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
 
 
 def melo_languages(name: str) -> list[str]:
@@ -166,24 +167,28 @@ def melo_ranking(folder: str | Path, tagger: Tagger, model: str = "auto", traine
     meta = {"taxonomy": tx.content_hash, "candidates": "melo"}  # texts are in the key: equal blocks share vectors
     allowed = training_languages(query_lang, langs, tx.languages)
     titles = [q[1] for q in queries]
-    scores, heads, weights = [], [], []
-    for pipeline, weight in tagger.members(model, cross_lingual=query_lang not in langs):
+    heads: dict[int, TrainedModel | None] = {}
+
+    def candidates(pipeline: Pipeline) -> tuple[ConceptIndex, TrainedModel | None]:
+        """The dataset's concepts, from its corpus and ESCO texts in the allowed languages, with a head that
+        learned from allowed languages only."""
         blocks = [
             Block.build(lang, Views.from_pairs(lab), Views.from_pairs(desc), len(concepts), pipeline.encoder, meta,
                         pipeline.projection)
             for lang, (lab, desc) in per_lang.items()
         ]
-        index = ConceptIndex(blocks, len(concepts), pipeline.weights)
-        if trained:
-            head = trained_for(pipeline, model, allowed, folder.name)
-            head.check_titles(titles, folder.name)
-            heads.append(head)
-            index = ConceptIndex(blocks, len(concepts), head.weights(pipeline.weights),
-                                 head.concept_scores(concepts, tx))
-        scores.append(_batched_scores(index, pipeline, titles))
-        weights.append(weight)
-    return Ranking(fuse(scores, weights), [sorted(gold.get(q[0], ())) for q in queries],
-                   f"{model}:{'+'.join(langs)}", _trained_on(heads))
+        if not trained:
+            heads[id(pipeline)] = None
+            return ConceptIndex(blocks, len(concepts), pipeline.weights), None
+        head = trained_for(pipeline, model, allowed, folder.name)
+        head.check_titles(titles, folder.name)
+        heads[id(pipeline)] = head
+        return ConceptIndex(blocks, len(concepts), head.weights(pipeline.weights),
+                            head.concept_scores(concepts, tx)), head
+
+    scores = _scored(tagger, titles, model, query_lang not in langs, functools.cache(candidates))
+    return Ranking(scores, [sorted(gold.get(q[0], ())) for q in queries], f"{model}:{'+'.join(langs)}",
+                   _trained_on(list(heads.values())))
 
 
 def eval_melo(folder: str | Path, tagger: Tagger, model: str = "auto", trained: bool = True) -> Result:
@@ -302,22 +307,24 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
             texts.append(occupation_description(labels))
             gold.append([i])
     allowed = training_languages(lang, [PIVOT], tx.languages)
-    scores, heads, weights = [], [], []
-    members = tagger.members(BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT]), cross_lingual=True)
-    check_adapters([pipeline for pipeline, _ in members], esco_language=lang)
-    for pipeline, weight in members:
+    model = BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT])
+    check_adapters([pipeline for pipeline, _ in tagger.members(model, cross_lingual=True)], esco_language=lang)
+    heads: dict[int, TrainedModel | None] = {}
+
+    def candidates(pipeline: Pipeline) -> tuple[ConceptIndex, TrainedModel | None]:
+        """Every occupation, from its English ESCO texts alone; a head that learned from every language but lang."""
         english = pipeline.esco_block(PIVOT)
-        index = ConceptIndex([english], len(tx), pipeline.weights)
-        if trained:
-            head = for_languages(pipeline, allowed, lang, progress=pipeline.progress)  # every language but lang
-            head.check_languages(allowed, f"esco-xling-{lang}")
-            heads.append(head)
-            index = ConceptIndex([english], len(tx), head.weights(pipeline.weights), head.head.logits)
-        scores.append(_batched_scores(index, pipeline, texts, batch))
-        weights.append(weight)
-    ranks = gold_ranks(fuse(scores, weights), gold)
+        if not trained:
+            heads[id(pipeline)] = None
+            return ConceptIndex([english], len(tx), pipeline.weights), None
+        head = for_languages(pipeline, allowed, lang, progress=pipeline.progress)
+        head.check_languages(allowed, f"esco-xling-{lang}")
+        heads[id(pipeline)] = head
+        return ConceptIndex([english], len(tx), head.weights(pipeline.weights), head.head.logits), head
+
+    ranks = gold_ranks(_scored(tagger, texts, model, True, functools.cache(candidates), batch), gold)
     mrr, acc = metrics(ranks)
     return Result(f"esco-xling-{lang}", "en-only", len(texts), mrr, acc, time.perf_counter() - started,
-                  {"queries": queries, "trained_on": _trained_on(heads)})
+                  {"queries": queries, "trained_on": _trained_on(list(heads.values()))})
 
 

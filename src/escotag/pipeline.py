@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,8 @@ from .trained import TrainedModel
 # Occupation descriptions are indexed by their lead: the first sentence or two define the occupation.
 OCC_DESCRIPTION_CHARS = 300
 INDEX_CONFIG = {"occupation_description_chars": OCC_DESCRIPTION_CHARS, "label_variants": "v1"}
+# another set of concepts to rank for a pipeline, and the trained parts its index was built with (evaluation)
+Candidates = Callable[["Pipeline"], tuple[ConceptIndex, TrainedModel | None]]
 
 
 def occupation_description(labels: Labels) -> str:
@@ -198,9 +200,12 @@ class Pipeline:
             self.index(name)
 
     # ---- scoring -------------------------------------------------------------------------------------
-    def scores(self, postings: Sequence[Posting], model: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """Fused scores (n_postings, n_occupations) of one model, and its calibrated probabilities when trained."""
-        index = self.index(model)
+    def scores(self, postings: Sequence[Posting], model: str, candidates: Candidates | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fused scores (n_postings, n_concepts) of one model, and its calibrated probabilities when trained.
+        candidates: another index to rank (an evaluation's candidate set) and the trained parts it was built with;
+        default the model's own index over every occupation."""
+        index, trained = candidates(self) if candidates else (self.index(model), self.trained(model))
         titles = [clean_title(p.title) for p in postings]
         if self.reads_whole_postings:
             scores, described = self._whole_scores(postings, titles, index)
@@ -211,7 +216,6 @@ class Pipeline:
             description_vectors = np.zeros_like(vectors[: len(titles)])
             description_vectors[described] = vectors[len(titles):]
             scores = index.score(vectors[: len(titles)], titles, description_vectors, described)
-        trained = self.trained(model)
         probs = trained.calibration.probabilities(scores, described) if trained else None
         return scores, probs
 
@@ -228,7 +232,7 @@ class Pipeline:
         whole, alone = np.flatnonzero(described), np.flatnonzero(~described)
         vectors = self.embed([whole_posting(titles[i], postings[i].description) for i in whole]
                              + [titles[i] for i in alone])
-        scores = np.empty((len(postings), len(self.taxonomy)), dtype=np.float32)
+        scores = np.empty((len(postings), index.n_concepts), dtype=np.float32)
         if whole.size:
             scores[whole] = index.labels(vectors[: whole.size])
         if alone.size:

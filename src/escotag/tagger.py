@@ -15,7 +15,7 @@ from .errors import ConfigError
 from .esco import load_taxonomy
 from .index import Weights
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
-from .pipeline import Pipeline, available_models, encoder_folder, model_spec
+from .pipeline import Candidates, Pipeline, available_models, encoder_folder, model_spec
 from .postings import Posting, as_posting, has_description
 from .ranking import Prediction, Thresholds
 from .rules import Rules, rules_path
@@ -307,35 +307,36 @@ class Tagger:
                           None if probs is None else 1.0, source="rule")
         return [rule, *[p for p in preds if p.uri != rule.uri]]
 
-    def scores(self, postings: Sequence[Posting], model: str, cross_lingual: bool = False) -> np.ndarray:
-        """Fused scores (n_postings, n_occupations) of one model."""
-        return self.scores_and_probabilities(postings, model, cross_lingual)[0]
+    def scores(self, postings: Sequence[Posting], model: str, cross_lingual: bool = False,
+               candidates: Candidates | None = None) -> np.ndarray:
+        """Fused scores (n_postings, n_occupations) of one model (n_concepts of ``candidates`` when given)."""
+        return self.scores_and_probabilities(postings, model, cross_lingual, candidates)[0]
 
-    def scores_and_probabilities(self, postings: Sequence[Posting], model: str, cross_lingual: bool = False
-                                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    def scores_and_probabilities(self, postings: Sequence[Posting], model: str, cross_lingual: bool = False,
+                                 candidates: Candidates | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Fused scores of one model over its pipelines, and calibrated probabilities when every pipeline is
-        trained (their weighted mean). Postings with and without a description may take different plan parts."""
+        trained (their weighted mean). Postings with and without a description may take different plan parts.
+        candidates: each pipeline's index of another candidate set (evaluation), scored the same way."""
         described = np.array([has_description(p) for p in postings], dtype=bool)
         parts = {d: self.members(model, cross_lingual, d) for d in dict.fromkeys(described.tolist())}
         if len(parts) < 2 or parts[False] == parts[True]:
-            return self._fused(postings, model, next(iter(parts.values()), []))
-        scores = np.empty((len(postings), len(self.taxonomy)), dtype=np.float32)
-        probs: np.ndarray | None = np.empty_like(scores)
-        for d, members in parts.items():
-            rows = np.flatnonzero(described == d)
-            s, p = self._fused([postings[i] for i in rows], model, members)
-            scores[rows] = s
-            if p is None:
-                probs = None
-            elif probs is not None:
-                probs[rows] = p
+            return self._fused(postings, model, next(iter(parts.values()), []), candidates)
+        rows = {d: np.flatnonzero(described == d) for d in parts}
+        fused = {d: self._fused([postings[i] for i in rows[d]], model, parts[d], candidates) for d in parts}
+        width = next(iter(fused.values()))[0].shape[1]
+        scores = np.empty((len(postings), width), dtype=np.float32)
+        probs = None if any(p is None for _, p in fused.values()) else np.empty_like(scores)
+        for d, (s, p) in fused.items():
+            scores[rows[d]] = s
+            if probs is not None:
+                probs[rows[d]] = p
         return scores, probs
 
-    def _fused(self, postings: Sequence[Posting], model: str, members: list[tuple[Pipeline, float]]
-               ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _fused(self, postings: Sequence[Posting], model: str, members: list[tuple[Pipeline, float]],
+               candidates: Candidates | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         if not postings:
             return np.zeros((0, len(self.taxonomy)), dtype=np.float32), None
-        outputs = [(pipeline.scores(postings, model), w) for pipeline, w in members]
+        outputs = [(pipeline.scores(postings, model, candidates), w) for pipeline, w in members]
         scores = fuse([s for (s, _), _ in outputs], [w for _, w in outputs])
         if any(p is None for (_, p), _ in outputs):
             return scores, None

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import file_sha, write_atomically
 from .errors import LeakageError
 from .head import Head, log_softmax
 from .index import Weights
+from .storage import file_sha, write_atomically
 from .taxonomy import Taxonomy
 from .text import normalize
 

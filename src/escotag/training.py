@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .cache import file_sha
 from .errors import ConfigError
 from .head import Head, HeadConfig, fit_head, log_softmax
 from .metrics import expected_calibration_error, gold_ranks, metrics
 from .pipeline import Pipeline, encoder_folder
 from .postings import Posting, clean_title, read_labelled
 from .settings import get_settings
+from .storage import file_sha
 from .tagger import detect_language
 from .trained import Calibration, LabelledTitles, TrainedModel, title_hash
 from .tuning import DevTask, dev_tasks, fused

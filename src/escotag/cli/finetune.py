@@ -39,7 +39,6 @@ def finetune(
     translations, description leads) and labelled titles; checkpoints every 50 steps, resumes when run again."""
     import time
 
-    from ..cache import file_sha
     from ..encoders.sentence_transformers import default_device
     from ..esco import load_taxonomy
     from ..finetune.pairs import esco_pairs, labelled_pairs
@@ -47,6 +46,7 @@ def finetune(
     from ..finetune.train import finetune as run
     from ..postings import read_labelled
     from ..settings import get_settings
+    from ..storage import file_sha
 
     taxonomy = load_taxonomy()
     langs = [x.strip() for x in languages.split(",")] if languages else None

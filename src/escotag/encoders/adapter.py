@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import file_sha, write_atomically
 from ..errors import ConfigError
 from ..settings import get_settings
+from ..storage import file_sha, write_atomically
 from .e5_file import E5File, base_model_path
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from ..cache import write_atomically
 from ..errors import ConfigError
 from ..settings import get_settings
+from ..storage import write_atomically
 from .base import Encoder
 from .onnx import OnnxEncoder, onnx_model
 from .sentence_transformers import SentenceTransformerEncoder, default_device

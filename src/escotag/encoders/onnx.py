@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import write_atomically
 from ..errors import ConfigError
+from ..storage import write_atomically
 from .base import BatchedEncoder
 
 log = logging.getLogger(__name__)
