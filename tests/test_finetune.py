@@ -19,8 +19,8 @@ from escotag.encoders.e5 import E5Encoder  # noqa: E402
 from escotag.encoders.e5_file import LINEAR, E5File, base_model_path, dequantize, quantize  # noqa: E402
 from escotag.esco import load_taxonomy  # noqa: E402
 from escotag.finetune.pairs import Pair, esco_pairs, labelled_pairs  # noqa: E402
-from escotag.postings import fold_of  # noqa: E402
 from escotag.storage import file_sha  # noqa: E402
+from escotag.text.postings import fold_of  # noqa: E402
 
 TEXTS = ["Baker", "Softwareentwickler (m/w/d)", "مصمم - Kitchen Designer (AutoCAD)", "verpleegkundige",
          "motorista de camião", "registered nurse, intensive care unit, night shifts"]
@@ -124,7 +124,7 @@ def test_labelled_pairs_leave_out_their_fold(esco_slice, tmp_path):
     rows = [[str(i), f"Title {i} (m/w/d)", "", o.uri] for i, o in enumerate(occupations)]
     rows.append(["x", "Group-coded title", "", "http://data.europa.eu/esco/isco/C2512"])
     path = write_labelled(tmp_path / "coded.csv", rows)
-    from escotag.postings import read_labelled
+    from escotag.text.postings import read_labelled
 
     read = read_labelled(path)
     every = labelled_pairs(taxonomy, read)
@@ -138,7 +138,7 @@ def test_evaluation_refuses_what_the_adapter_learned(adapter_dir, esco_slice, tm
     from escotag import Tagger
     from escotag.errors import LeakageError
     from escotag.esco import write_snapshot
-    from escotag.evaluation import eval_esco_xling, eval_postings
+    from escotag.evaluation.evaluators import eval_esco_xling, eval_postings
 
     small = tmp_path / "esco-40.parquet"  # the tagger encodes every label with the merged model: keep it small
     full = load_taxonomy(esco_slice)

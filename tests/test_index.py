@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from escotag.index import EMPTY, LEXICAL_NGRAMS, ConceptMax, DenseChannel, LexicalChannel, Projection, Views
-from escotag.text import normalize
+from escotag.index.concepts import EMPTY, LEXICAL_NGRAMS, ConceptMax, DenseChannel, LexicalChannel, Projection, Views
+from escotag.text.normalization import normalize
 
 
 def _reference_max(sims: np.ndarray, owner: np.ndarray, n_concepts: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The package's import graph has no cycles, counting imports inside functions too (data flows one way)."""
+"""The package's import graph, counting imports inside functions too: no cycles, and no import up the stack (data
+flows one way: ESCO -> taxonomy -> index -> tagger -> API/CLI/Spark)."""
 
 import ast
 from pathlib import Path
@@ -6,6 +7,20 @@ from pathlib import Path
 import escotag
 
 ROOT = Path(escotag.__file__).parent
+# bottom to top; a module may import from its own layer and the ones below (README, "How it works")
+LAYERS = [
+    {"errors", "settings", "storage", "metrics"},
+    {"text"},
+    {"esco"},
+    {"encoders"},
+    {"index"},
+    {"heads"},
+    {"tagging"},
+    {"learn"},
+    {"evaluation"},
+    {"finetune"},
+    {"batch", "review", "service", "spark", "cli", "__main__", ""},  # the front doors; "": escotag/__init__
+]
 
 
 def _modules() -> dict[str, Path]:
@@ -63,5 +78,18 @@ def test_the_cycle_finder_finds_one():
 def test_no_import_cycles():
     known = _modules()
     graph = {name: _imports(name, path, known) for name, path in known.items()}
-    assert len(graph) > 40 and graph["escotag.tagger"]  # the package was read
+    assert len(graph) > 40 and graph["escotag.tagging.tagger"]  # the package was read
     assert _cycle(graph) is None
+
+
+def test_no_import_up_the_stack():
+    layer = {part: i for i, parts in enumerate(LAYERS) for part in parts}
+    known = _modules()
+
+    def level(module: str) -> int:
+        return layer[module.split(".")[1] if "." in module else ""]
+
+    assert {m.split(".")[1] for m in known if "." in m} <= set(layer), "a sub-package is missing from LAYERS"
+    upward = [f"{name} -> {target}" for name, path in known.items() for target in _imports(name, path, known)
+              if target != "escotag" and level(target) > level(name)]
+    assert upward == []

@@ -13,8 +13,8 @@ import pytest
 from conftest import serve
 from escotag import Tagger
 from escotag.errors import DataError
-from escotag.rules import Rules
 from escotag.service import Settings, create_app
+from escotag.tagging.rules import Rules
 
 KEY = "rules-key"
 

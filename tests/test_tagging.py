@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from escotag import ConfigError, Posting
-from escotag.langid import detect
+from escotag.text.langid import detect
 
 CASES = [
     ("software developer", "En", "software developer"),
@@ -71,7 +71,7 @@ def test_language_routing():
 
 
 def test_batched_language_ids_are_the_one_at_a_time_ones():
-    from escotag import langid
+    from escotag.text import langid
 
     texts = ["Bäcker", "chef de cuisine", "مصمم - Kitchen Designer", "verpleegkundige", "123", "motorista de camião",
              "Інженер", "Software Engineer", "Bäcker", "enfermero de urgencias"]
@@ -104,7 +104,7 @@ def test_cli_tag_json_and_errors(esco_slice, monkeypatch):
 
 
 def test_gender_markers_do_not_move_the_ranking(tagger):
-    from escotag.postings import clean_title
+    from escotag.text.postings import clean_title
 
     assert clean_title("Softwareentwickler (m/w/d)") == "Softwareentwickler"
     assert clean_title("Ingénieur (H/F)") == "Ingénieur" and clean_title("Koch [m|w|d]") == "Koch"

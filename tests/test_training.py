@@ -11,9 +11,9 @@ import pytest
 from conftest import base_env, write_labelled
 from escotag import ConfigError, Tagger, load_taxonomy
 from escotag.errors import LeakageError
-from escotag.evaluation import eval_esco_xling, eval_melo, eval_postings, training_languages
-from escotag.training import esco_examples, train
-from escotag.tuning import dev_tasks
+from escotag.evaluation.evaluators import eval_esco_xling, eval_melo, eval_postings, training_languages
+from escotag.learn.training import esco_examples, train
+from escotag.learn.tuning import dev_tasks
 
 CHANCE_MRR = sum(1 / r for r in range(1, 301)) / 300  # a random ranking of 300 occupations
 
@@ -85,8 +85,8 @@ def test_trained_tagger_gives_calibrated_confidence(models_dir, esco_slice):
 
 
 def test_head_reads_titles_alone_with_its_encoders_weight(models_dir, esco_slice):
-    from escotag.postings import Posting, clean_title
-    from escotag.training import title_head_weight
+    from escotag.learn.training import title_head_weight
+    from escotag.text.postings import Posting, clean_title
 
     trained = Tagger(esco_slice, progress=False, models=models_dir)
     untrained = Tagger(esco_slice, progress=False, models=models_dir, trained=False)

@@ -2,10 +2,10 @@
 
 from .errors import ConfigError, DataError, EscotagError
 from .esco import load_taxonomy
-from .postings import Posting
-from .ranking import Prediction, Thresholds
-from .tagger import Tagger
-from .taxonomy import Taxonomy
+from .esco.taxonomy import Taxonomy
+from .tagging.ranking import Prediction, Thresholds
+from .tagging.tagger import Tagger
+from .text.postings import Posting
 
 __version__ = "0.1.0"
 __all__ = [

@@ -12,8 +12,6 @@ from typing import Annotated
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .postings import MAX_TITLE_CHARS
-
 
 class Settings(BaseSettings):
     """escotag's settings: each field is also the ``ESCOTAG_<FIELD>`` environment variable."""
@@ -32,7 +30,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []  # comma-separated in the environment
     max_items: int = 256
     max_topk: int = 100
-    max_title_chars: int = MAX_TITLE_CHARS
+    max_title_chars: int = 1_000
     max_description_chars: int = 100_000
     max_body_bytes: int = 8 * 1024 * 1024
     max_json_depth: int = 32

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
-from .models import AUTO, resolve
-from .ranking import Thresholds
-from .rules import Rule, Rules
+from .tagging.models import AUTO, resolve
+from .tagging.ranking import Thresholds
+from .tagging.rules import Rule, Rules
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame
 
-    from .tagger import Tagger
+    from .tagging.tagger import Tagger
 
 OUTPUT_COLUMN = "occupations"
 PREDICTION_FIELDS = (("uri", "string"), ("label", "string"), ("label_en", "string"), ("isco_code", "string"),
@@ -32,7 +32,7 @@ _TAGGERS: dict[tuple, Tagger] = {}  # per Python worker process
 
 def _worker_tagger(encoder: str | None, rules: tuple[str, list[Rule]] | None) -> Tagger:
     """This worker's Tagger for an encoder plan and shipped rules (digest, rules), made on first use."""
-    from .tagger import Tagger
+    from .tagging.tagger import Tagger
 
     key = (encoder, rules[0] if rules else None)
     if key not in _TAGGERS:

@@ -12,9 +12,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
-from ..models import AUTO, resolve
-from ..ranking import Prediction
-from ..tagger import Tagger
+from ..tagging.models import AUTO, resolve
+from ..tagging.ranking import Prediction
+from ..tagging.tagger import Tagger
 from .checkpoint import Checkpoint, input_fingerprint
 from .files import Writer, file_format, read_rows
 

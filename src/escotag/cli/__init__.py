@@ -58,8 +58,8 @@ RulesOpt = Annotated[Path | None, typer.Option(
 def _tagger(progress: bool = True, trained: bool = True, encoder: str | None = None, rules: Path | None = None,
             use_rules: bool = True):
     """A Tagger for a command; use_rules=False for training and evaluation, which measure the model alone."""
-    from ..rules import Rules
-    from ..tagger import Tagger
+    from ..tagging.rules import Rules
+    from ..tagging.tagger import Tagger
 
     return Tagger(progress=progress, trained=trained, encoder=encoder, rules=rules if use_rules else Rules())
 
@@ -146,7 +146,7 @@ def _queue_for_review(tagger, items: list[dict], results: list, review_below: fl
 @app.command()
 def models(as_json: JsonOpt = False, encoder: EncoderOpt = None) -> None:
     """List the models, their languages and whether they are trained (escotag train), for an encoder plan."""
-    from ..models import MODELS
+    from ..tagging.models import MODELS
 
     tagger = _tagger(progress=False, encoder=encoder)
     available = set(tagger.available_models())
@@ -226,10 +226,10 @@ def train(
     encoder of the plan."""
     import time
 
-    from ..models import MODELS
-    from ..pipeline import encoder_folder
-    from ..trained import TrainedModel
-    from ..training import train_model
+    from ..heads.trained import TrainedModel
+    from ..learn.training import train_model
+    from ..tagging.models import MODELS
+    from ..tagging.pipeline import encoder_folder
 
     if bool(model) == all_models:
         _fail("give --model M (repeatable) or --all")
@@ -261,7 +261,7 @@ def eval_melo_cmd(folder: Path, model: ModelOpt = "auto", as_json: JsonOpt = Fal
                   untrained: UntrainedOpt = False, encoder: EncoderOpt = None) -> None:
     """MELO dataset folder: rank its candidate concepts (corpus languages + English only, whatever the model;
     a trained head only when it learned from languages the set allows, else one is trained on those)."""
-    from ..evaluation import eval_melo
+    from ..evaluation.evaluators import eval_melo
 
     _report(eval_melo(folder, _tagger(progress=False, encoder=encoder, use_rules=False), model,
                         trained=not untrained), as_json)
@@ -278,7 +278,7 @@ def eval_postings_cmd(
     encoder: EncoderOpt = None,
 ) -> None:
     """Labelled postings CSV (id,title,description,gold_uri[,acceptable_uris]) against all occupations."""
-    from ..evaluation import eval_postings
+    from ..evaluation.evaluators import eval_postings
 
     tagger = _tagger(progress=False, trained=not untrained, encoder=encoder, use_rules=False)
     _report(eval_postings(file, tagger, model, fields, fold=fold), as_json)
@@ -291,7 +291,7 @@ def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query langu
                    untrained: UntrainedOpt = False, encoder: EncoderOpt = None) -> None:
     """This language's ESCO labels and descriptions as queries against an English-only index (and a head
     trained on every other language)."""
-    from ..evaluation import eval_esco_xling
+    from ..evaluation.evaluators import eval_esco_xling
 
     tagger = _tagger(progress=False, encoder=encoder, use_rules=False)
     _report(eval_esco_xling(tagger, lang, queries, trained=not untrained), as_json)
@@ -301,7 +301,7 @@ def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query langu
 def tune(langs: Annotated[str, typer.Option("--langs", help="Comma-separated dev languages.")] = "en,de,nl,pt,fr,es",
          seed: int = 0, encoder: EncoderOpt = None) -> None:
     """Choose fusion weights on held-out ESCO labels (never on evaluation sets); prints the ranking."""
-    from ..tuning import dev_tasks, grid_search
+    from ..learn.tuning import dev_tasks, grid_search
 
     tagger = _tagger(progress=False, encoder=encoder, use_rules=False)
     results = grid_search(dev_tasks(tagger.pipeline, langs.split(","), seed))

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..finetune.pairs import LABELLED_REPEAT
-from ..postings import FOLDS
+from ..text.postings import FOLDS
 
 
 def finetune(
@@ -44,9 +44,9 @@ def finetune(
     from ..finetune.pairs import esco_pairs, labelled_pairs
     from ..finetune.train import FinetuneConfig
     from ..finetune.train import finetune as run
-    from ..postings import read_labelled
     from ..settings import get_settings
     from ..storage import file_sha
+    from ..text.postings import read_labelled
 
     taxonomy = load_taxonomy()
     langs = [x.strip() for x in languages.split(",")] if languages else None

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..settings import get_settings
-from ..taxonomy import Taxonomy
 from .csv_export import DOWNLOAD_HINT, read_csv_export
 from .diff import Change, diff_taxonomies
 from .snapshot import ATTRIBUTION, embedded_path, is_snapshot, metadata, read_snapshot, write_snapshot
+from .taxonomy import Taxonomy
 
 EMBEDDED = "embedded"
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DataError
-from ..taxonomy import PIVOT, IscoGroup, Labels, Occupation, Taxonomy
+from .taxonomy import PIVOT, IscoGroup, Labels, Occupation, Taxonomy
 
 DOWNLOAD_HINT = (
     "download the ESCO classification as CSV (https://esco.ec.europa.eu/en/use-esco/download: "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..taxonomy import PIVOT, Taxonomy
+from .taxonomy import PIVOT, Taxonomy
 
 RELEASED = "released"
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from ..taxonomy import PIVOT, Concept, IscoGroup, Labels, Occupation, Taxonomy
+from .taxonomy import PIVOT, Concept, IscoGroup, Labels, Occupation, Taxonomy
 
 FORMAT = "escotag-esco-snapshot"
 FORMAT_VERSION = 1

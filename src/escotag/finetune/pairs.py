@@ -13,9 +13,9 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..postings import clean_title, fold_of
-from ..taxonomy import PIVOT, Taxonomy
-from ..text import label_variants, split_lead
+from ..esco.taxonomy import PIVOT, Taxonomy
+from ..text.normalization import label_variants, split_lead
+from ..text.postings import clean_title, fold_of
 
 DESCRIPTION_CHARS = 300
 TRANSLATED_ALTS = 2  # alternative labels per concept and language also paired with the English preferred label

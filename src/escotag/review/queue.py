@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..postings import Posting, as_posting
-from ..ranking import Prediction
-from ..tagger import detect_language
+from ..tagging.ranking import Prediction
+from ..tagging.tagger import detect_language
+from ..text.postings import Posting, as_posting
 
 
 def top_confidence(preds: Sequence[Prediction]) -> float:

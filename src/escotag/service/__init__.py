@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..review import ReviewStore
 from ..settings import Settings, get_settings, use_settings
-from ..tagger import Tagger
+from ..tagging.tagger import Tagger
 from . import admin, compatible, ops, review, v1
 from .errors import install_handlers
 from .guard import GuardMiddleware

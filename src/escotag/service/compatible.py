@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from ..models import AUTO, model_names
-from ..postings import Posting
-from ..ranking import Thresholds
+from ..tagging.models import AUTO, model_names
+from ..tagging.ranking import Thresholds
+from ..text.postings import Posting
 from .errors import ApiError, describe
 from .schemas import LEGACY_SCHEMA, LegacyRequest
 from .state import Ready

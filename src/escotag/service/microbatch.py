@@ -11,9 +11,9 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..postings import Posting
-from ..ranking import Prediction, Thresholds
-from ..tagger import Tagger
+from ..tagging.ranking import Prediction, Thresholds
+from ..tagging.tagger import Tagger
+from ..text.postings import Posting
 
 
 @dataclass

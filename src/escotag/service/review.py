@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from ..rules import append_rules, checked_rule, rules_path
 from ..settings import get_settings
+from ..tagging.rules import append_rules, checked_rule, rules_path
 from .errors import ApiError
 from .schemas import Decision, RuleFromDecision
 from .state import Ready

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..taxonomy import PIVOT, Taxonomy
-from ..text import normalize
+from ..esco.taxonomy import PIVOT, Taxonomy
+from ..text.normalization import normalize
 
 
 class LabelSearch:

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ..models import AUTO, resolve
-from ..postings import Posting
 from ..review import ReviewStore
 from ..settings import Settings
-from ..tagger import Tagger
+from ..tagging.models import AUTO, resolve
+from ..tagging.tagger import Tagger
+from ..text.postings import Posting
 from .errors import ApiError
 from .microbatch import MicroBatcher
 from .search import LabelSearch

@@ -7,11 +7,11 @@ import time
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from ..models import AUTO, MODELS
-from ..postings import Posting
-from ..ranking import Thresholds
 from ..review import review_entries
-from ..tagger import detect_languages
+from ..tagging.models import AUTO, MODELS
+from ..tagging.ranking import Thresholds
+from ..tagging.tagger import detect_languages
+from ..text.postings import Posting
 from .errors import ApiError
 from .schemas import Occupation, TaggedItem, TagRequest, TagResponse
 from .state import Ready, State

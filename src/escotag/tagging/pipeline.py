@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import cached_encode
-from .encoders import Encoder
-from .errors import ConfigError
-from .index import Block, ConceptIndex, Projection, Views, Weights, encode_views
+from ..encoders import Encoder
+from ..errors import ConfigError
+from ..esco.taxonomy import PIVOT, Labels, Taxonomy
+from ..heads.trained import TrainedModel
+from ..index.cache import cached_encode
+from ..index.concepts import Block, ConceptIndex, Projection, Views, Weights, encode_views
+from ..text.normalization import lead
+from ..text.postings import Posting, clean_title, description_lead, has_description, whole_posting
 from .models import AUTO, MODELS, ModelSpec, resolve
-from .postings import Posting, clean_title, description_lead, has_description, whole_posting
 from .rules import Rules
-from .taxonomy import PIVOT, Labels, Taxonomy
-from .text import lead
-from .trained import TrainedModel
 
 # Occupation descriptions are indexed by their lead: the first sentence or two define the occupation.
 OCC_DESCRIPTION_CHARS = 300

@@ -8,20 +8,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import langid
-from .encoders import Encoder, get_encoder
-from .encoders.plan import EncoderPlan, configured_plan
-from .errors import ConfigError
-from .esco import load_taxonomy
-from .index import Weights
+from ..encoders import Encoder, get_encoder
+from ..encoders.plan import EncoderPlan, configured_plan
+from ..errors import ConfigError
+from ..esco import load_taxonomy
+from ..esco.taxonomy import Taxonomy
+from ..heads.trained import TrainedModel
+from ..index.concepts import Weights
+from ..settings import get_settings
+from ..text import langid
+from ..text.postings import Posting, as_posting, has_description
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
 from .pipeline import Candidates, Pipeline, available_models, encoder_folder, model_spec
-from .postings import Posting, as_posting, has_description
 from .ranking import Prediction, Thresholds
 from .rules import Rules, rules_path
-from .settings import get_settings
-from .taxonomy import Taxonomy
-from .trained import TrainedModel
 
 
 def detect_language(posting: Posting) -> str:

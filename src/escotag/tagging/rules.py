@@ -24,11 +24,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DataError
-from .postings import clean_title
-from .settings import get_settings
-from .taxonomy import Taxonomy
-from .text import normalize
+from ..errors import DataError
+from ..esco.taxonomy import Taxonomy
+from ..settings import get_settings
+from ..text.normalization import normalize
+from ..text.postings import clean_title
 
 KINDS = ("title", "label", "exclude")
 COLUMNS = ("kind", "pattern", "language", "occupation_uri")

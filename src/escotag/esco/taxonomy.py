@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from .text import label_variants
+from ..text.normalization import label_variants
 
 PIVOT = "en"
 

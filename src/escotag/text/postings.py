@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataError
-from .text import lead
+from ..errors import ConfigError, DataError
+from .normalization import lead
 
 # Only the lead of a description is encoded: it is where ads say what the job is, and encoding cost grows
 # with length (see README, "Speed").
 DESCRIPTION_CHARS = 400
-MAX_TITLE_CHARS = 1_000
 # What an encoder that reads postings whole (mpnet) is given: more than its 256 tokens, so its tokenizer decides
 WHOLE_POSTING_CHARS = 1_500
 _FIELD_LINE = re.compile(r"^[\w /&-]{1,30}:\s*.{0,80}$")  # 'Company: ACME', 'Key Responsibilities:'

@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .errors import ConfigError
-from .head import Head, HeadConfig, fit_head, log_softmax
-from .metrics import expected_calibration_error, gold_ranks, metrics
-from .pipeline import Pipeline, encoder_folder
-from .postings import Posting, clean_title, read_labelled
-from .settings import get_settings
-from .storage import file_sha
-from .tagger import detect_language
-from .trained import Calibration, LabelledTitles, TrainedModel, title_hash
+from ..errors import ConfigError
+from ..heads.head import Head, HeadConfig, fit_head, log_softmax
+from ..heads.trained import Calibration, LabelledTitles, TrainedModel, title_hash
+from ..metrics import expected_calibration_error, gold_ranks, metrics
+from ..settings import get_settings
+from ..storage import file_sha
+from ..tagging.pipeline import Pipeline, encoder_folder
+from ..tagging.tagger import detect_language
+from ..text.postings import Posting, clean_title, read_labelled
 from .tuning import DevTask, dev_tasks, fused
 
 DEV_QUERIES = 600  # held-out labels per training language

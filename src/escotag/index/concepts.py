@@ -13,9 +13,9 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
+from ..encoders import Encoder, l2_normalize
+from ..text.normalization import normalize
 from .cache import cached_encode
-from .encoders import Encoder, l2_normalize
-from .text import normalize
 
 EMPTY = -1.0  # the score of a concept that has no view in a channel
 # n-grams in more than this share of a block's labels are dropped: they carry little signal, and they make

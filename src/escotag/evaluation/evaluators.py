@@ -21,18 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, LeakageError
-from .index import Block, ConceptIndex, Views
-from .metrics import gold_ranks, metrics
-from .models import AUTO, BY_LANGUAGE, MODELS, resolve
-from .pipeline import Candidates, Pipeline, available_models, occupation_description
-from .postings import FOLDS, Posting, fold_of, read_labelled
-from .storage import file_sha
-from .tagger import Tagger
-from .taxonomy import PIVOT, Taxonomy
-from .text import label_variants
-from .trained import TrainedModel
-from .training import for_languages
+from ..errors import DataError, LeakageError
+from ..esco.taxonomy import PIVOT, Taxonomy
+from ..heads.trained import TrainedModel
+from ..index.concepts import Block, ConceptIndex, Views
+from ..learn.training import for_languages
+from ..metrics import gold_ranks, metrics
+from ..storage import file_sha
+from ..tagging.models import AUTO, BY_LANGUAGE, MODELS, resolve
+from ..tagging.pipeline import Candidates, Pipeline, available_models, occupation_description
+from ..tagging.tagger import Tagger
+from ..text.normalization import label_variants
+from ..text.postings import FOLDS, Posting, fold_of, read_labelled
 
 
 @dataclass

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LeakageError
+from ..errors import LeakageError
+from ..esco.taxonomy import Taxonomy
+from ..index.concepts import Weights
+from ..storage import file_sha, write_atomically
+from ..text.normalization import normalize
 from .head import Head, log_softmax
-from .index import Weights
-from .storage import file_sha, write_atomically
-from .taxonomy import Taxonomy
-from .text import normalize
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 3  # 3: the head reads titles alone, its weight chosen on real titles (2: also descriptions)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .index import ConceptIndex, Views, Weights
-from .metrics import gold_ranks, metrics
-from .pipeline import OCC_DESCRIPTION_CHARS, Pipeline
-from .postings import description_lead, whole_posting
-from .taxonomy import PIVOT
-from .text import normalize, split_lead
+from ..esco.taxonomy import PIVOT
+from ..index.concepts import ConceptIndex, Views, Weights
+from ..metrics import gold_ranks, metrics
+from ..tagging.pipeline import OCC_DESCRIPTION_CHARS, Pipeline
+from ..text.normalization import normalize, split_lead
+from ..text.postings import description_lead, whole_posting
 
 GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 
