@@ -1,9 +1,8 @@
-"""The same postings and thresholds give the same ranked lists through every front door — Python, the CLI (a file),
-the HTTP API and Spark (local[1]) — with the fast plan and an ensemble, both trained (so a confidence cut applies,
-and an ensemble's confidence is not monotonic in its score): the thresholds apply in one place (ranking)."""
+"""The same postings and thresholds give the same ranked lists through every front door — Python, the CLI (a
+file), the HTTP API and Spark (`escotag spark-tag`, local[1]) — with the fast plan and an ensemble, both trained (so a
+confidence cut applies, and an ensemble's confidence is not monotonic in its score): thresholds apply in one place."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -36,32 +35,16 @@ def home(esco_slice, tmp_path_factory):
     return env
 
 
-@pytest.fixture(scope="module")
-def spark(home):
-    from pyspark.sql import SparkSession
-
-    saved = {k: os.environ.get(k) for k in (*home, "PYSPARK_PYTHON") if k.startswith(("ESCOTAG_", "PYSPARK_"))}
-    os.environ.update({k: v for k, v in home.items() if k.startswith("ESCOTAG_")})  # the workers' environment
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = (SparkSession.builder.master("local[1]").appName("escotag-doors")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "1").getOrCreate())
-    yield session
-    session.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 def _listed(preds) -> list[tuple]:
     return [(p["uri"], p["score"], p["confidence"], p["source"]) for p in preds]
 
 
 @pytest.mark.parametrize("plan", ["fast", ENSEMBLE])
-def test_every_door_gives_the_same_lists(plan, home, spark, esco_slice, tmp_path):
+def test_every_door_gives_the_same_lists(plan, home, esco_slice, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from escotag.service import create_app
-    from escotag.spark import tag_dataframe
 
     tagger = Tagger(esco_slice, progress=False, models=home["ESCOTAG_MODELS"], encoder=plan)
     assert tagger.is_trained("De")
@@ -88,9 +71,13 @@ def test_every_door_gives_the_same_lists(plan, home, spark, esco_slice, tmp_path
         server.should_exit = True
         thread.join(10)
 
-    df = spark.createDataFrame([{"description": "", **p} for p in POSTINGS])
-    rows = tag_dataframe(df, description_col="description", id_col="id", model="De", topk=5, min_confidence=cut,
-                         encoder=plan).collect()
-    by_id = {r["id"]: [(o["uri"], o["score"], o["confidence"], o["source"]) for o in r["occupations"]] for r in rows}
+    # Spark in its own process (its JVM keeps the environment it started with): escotag spark-tag, local[1]
+    pq.write_table(pa.Table.from_pylist([{"description": "", **p} for p in POSTINGS]), tmp_path / "in.parquet")
+    done = subprocess.run([sys.executable, "-m", "escotag", "spark-tag", str(tmp_path / "in.parquet"),
+                           str(tmp_path / "out.parquet"), "--master", "local[1]", "--id-col", "id",
+                           "--description-col", "description", "-m", "De", "--topk", "5", "--min-confidence",
+                           str(cut), "--encoder", plan], capture_output=True, text=True, env=home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    by_id = {r["id"]: _listed(r["occupations"]) for r in pq.read_table(tmp_path / "out.parquet").to_pylist()}
     spark_lists = [by_id[p["id"]] for p in POSTINGS]
     assert python == cli == api == spark_lists

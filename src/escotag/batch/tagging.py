@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, DataError
 from ..tagging.models import AUTO, resolve
 from ..tagging.ranking import Prediction
-from ..tagging.tagger import Tagger
+from ..tagging.tagger import Tagger, detect_languages
+from ..text.postings import Posting
 from .checkpoint import Checkpoint, input_fingerprint
 from .files import Writer, file_format, read_rows
 
@@ -70,7 +71,8 @@ def tag_file(
     file_format(src), file_format(dst)
     if not src.exists():
         raise DataError(src, "no such file")
-    if resolve(model) != AUTO:
+    auto = resolve(model) == AUTO
+    if not auto:
         tagger.index(model)  # fail on a bad model before reading anything
     review = None
     if review_below is not None:
@@ -131,6 +133,10 @@ def tag_file(
                         continue
                     good.append((n, row, title))
                 items = [{"title": t, "description": str(r.get(columns.description) or "")} for _, r, t in good]
+                if auto:  # identified here, while the batch before is tagged: lingua's threads take the idle core
+                    found = detect_languages([Posting(i["title"], i["description"]) for i in items])
+                    for item, language in zip(items, found, strict=True):
+                        item["language"] = language
                 pending.append((good, pool.submit(tagger.tag_with_models, items, model, topk,
                                                      min_confidence=min_confidence), len(batch), skipped))
                 while len(pending) > IN_FLIGHT:
