@@ -14,8 +14,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, DataError
 from ..tagging.models import AUTO, resolve
 from ..tagging.ranking import Prediction
-from ..tagging.tagger import Tagger, detect_languages
-from ..text.postings import Posting
+from ..tagging.tagger import Tagger
 from .checkpoint import Checkpoint, input_fingerprint
 from .files import Writer, file_format, read_rows
 
@@ -71,8 +70,7 @@ def tag_file(
     file_format(src), file_format(dst)
     if not src.exists():
         raise DataError(src, "no such file")
-    auto = resolve(model) == AUTO
-    if not auto:
+    if resolve(model) != AUTO:
         tagger.index(model)  # fail on a bad model before reading anything
     review = None
     if review_below is not None:
@@ -133,10 +131,6 @@ def tag_file(
                         continue
                     good.append((n, row, title))
                 items = [{"title": t, "description": str(r.get(columns.description) or "")} for _, r, t in good]
-                if auto:  # identified here, while the batch before is tagged: lingua's threads take the idle core
-                    found = detect_languages([Posting(i["title"], i["description"]) for i in items])
-                    for item, language in zip(items, found, strict=True):
-                        item["language"] = language
                 pending.append((good, pool.submit(tagger.tag_with_models, items, model, topk,
                                                      min_confidence=min_confidence), len(batch), skipped))
                 while len(pending) > IN_FLIGHT:
