@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,7 @@ class Pipeline:
         self._indices: dict[str, ConceptIndex] = {}
         self._lock = threading.RLock()
         self._rules_lock = threading.Lock()
+        self._memo = threading.local()  # remembering's vectors, per thread
 
     def spec(self, model: str) -> ModelSpec:
         return model_spec(self.taxonomy, model)
@@ -120,10 +122,36 @@ class Pipeline:
             return self._projection
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of texts in this pipeline's space (encoded, projected, unit length)."""
-        vectors = self.encoder.encode(texts)
+        """Vectors of texts in this pipeline's space (encoded, projected, unit length); those of ``remembering``
+        when it holds them all."""
+        memo = getattr(self._memo, "vectors", None)
+        if memo is not None and texts and all(t in memo for t in texts):
+            vectors = np.stack([memo[t] for t in texts])
+        else:
+            vectors = self.encoder.encode(texts)
         projection = self.projection
         return projection(vectors) if projection is not None else vectors
+
+    @contextmanager
+    def remembering(self, texts: Sequence[str]) -> Iterator[None]:
+        """Encode texts in one call, and answer ``embed`` from them on this thread until the block ends (a request
+        that several models answer is encoded once, not once per model)."""
+        unique = list(dict.fromkeys(texts))
+        # the encoder's vectors (projected per call, as without this block, to the same bits)
+        self._memo.vectors = dict(zip(unique, self.encoder.encode(unique), strict=True)) if unique else {}
+        try:
+            yield
+        finally:
+            self._memo.vectors = None
+
+    def inputs(self, postings: Sequence[Posting]) -> list[str]:
+        """The texts ``scores`` encodes for these postings."""
+        titles = [clean_title(p.title) for p in postings]
+        if self.reads_whole_postings:
+            return [whole_posting(t, p.description) if has_description(p) else t
+                    for t, p in zip(titles, postings, strict=True)]
+        leads = (description_lead(p.description, p.title) for p in postings if p.description)
+        return titles + [lead for lead in leads if lead]
 
     @property
     def index_meta(self) -> dict:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -274,18 +275,36 @@ class Tagger:
         if min_confidence is not None:
             self.require_calibrated(name for name, _ in routed)
         rules = self.rules
-        for name, cross_lingual in dict.fromkeys(routed):
-            rows = [i for i, r in enumerate(routed) if r == (name, cross_lingual)]
-            scores, probs = self.scores_and_probabilities([postings[i] for i in rows], name, cross_lingual)
-            matched = [rules.match(postings[i].title, routed_languages[i][1]) for i in rows] if rules else []
-            self._exclude([excluded for _, excluded in matched], scores, probs)
-            top = self._top(scores, probs, name, topk)
-            for k, (row, preds) in enumerate(zip(rows, top, strict=True)):
-                first = matched[k][0] if matched else None
-                if first is not None:
-                    preds = self._ruled(self.taxonomy.position[first], scores[k], probs, name, preds)
-                out[row] = (thresholds.cut(preds), name)
+        groups = list(dict.fromkeys(routed))
+        with self._encoded_once(postings, routed) if len(groups) > 1 else nullcontext():
+            for name, cross_lingual in groups:
+                rows = [i for i, r in enumerate(routed) if r == (name, cross_lingual)]
+                scores, probs = self.scores_and_probabilities([postings[i] for i in rows], name, cross_lingual)
+                matched = [rules.match(postings[i].title, routed_languages[i][1]) for i in rows] if rules else []
+                self._exclude([excluded for _, excluded in matched], scores, probs)
+                top = self._top(scores, probs, name, topk)
+                for k, (row, preds) in enumerate(zip(rows, top, strict=True)):
+                    first = matched[k][0] if matched else None
+                    if first is not None:
+                        preds = self._ruled(self.taxonomy.position[first], scores[k], probs, name, preds)
+                    out[row] = (thresholds.cut(preds), name)
         return out  # type: ignore[return-value]
+
+    @contextmanager
+    def _encoded_once(self, postings: Sequence[Posting], routed: Sequence[tuple[str, bool]]) -> Iterator[None]:
+        """Each pipeline encodes all the postings it will score in one call, however many models answer them."""
+        mine: dict[Pipeline, list[Posting]] = {}
+        members: dict[tuple[str, bool, bool], list[tuple[Pipeline, float]]] = {}
+        for posting, (name, cross_lingual) in zip(postings, routed, strict=True):
+            key = (name, cross_lingual, has_description(posting))
+            if key not in members:
+                members[key] = self.members(*key)
+            for pipeline, _ in members[key]:
+                mine.setdefault(pipeline, []).append(posting)
+        with ExitStack() as stack:
+            for pipeline, scored in mine.items():
+                stack.enter_context(pipeline.remembering(pipeline.inputs(scored)))
+            yield
 
     def _exclude(self, excluded: list[set[str]], scores: np.ndarray, probs: np.ndarray | None) -> None:
         """Takes the occupations exclude rules remove (per row) out of the running, in place."""
