@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from escotag.encoders import get_encoder
-from escotag.index.cache import cached_encode
+from escotag.encoders.cache import cached_encode
 from escotag.settings import get_settings
 
 TEXTS = ["baker", "Bäcker", "مطور برمجيات"]

@@ -12,8 +12,8 @@ import pytest
 
 from escotag import ConfigError, Tagger
 from escotag.encoders import get_encoder
+from escotag.encoders.cache import cached_encode
 from escotag.encoders.plan import ALIASES, EncoderPlan, configured_plan
-from escotag.index.cache import cached_encode
 from escotag.settings import get_settings, use_settings
 from escotag.tagging.tagger import fuse, standardise
 

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import DataError, LeakageError
 from ..esco.taxonomy import PIVOT, Taxonomy
 from ..heads.trained import TrainedModel
-from ..index.concepts import Block, ConceptIndex, Views
+from ..index.concepts import ConceptIndex, Views
 from ..learn.training import for_languages
 from ..metrics import gold_ranks, metrics
 from ..storage import file_sha
@@ -173,8 +173,7 @@ def melo_ranking(folder: str | Path, tagger: Tagger, model: str = "auto", traine
         """The dataset's concepts, from its corpus and ESCO texts in the allowed languages, with a head that
         learned from allowed languages only."""
         blocks = [
-            Block.build(lang, Views.from_pairs(lab), Views.from_pairs(desc), len(concepts), pipeline.encoder, meta,
-                        pipeline.projection)
+            pipeline.build_block(lang, Views.from_pairs(lab), Views.from_pairs(desc), len(concepts), meta)
             for lang, (lab, desc) in per_lang.items()
         ]
         if not trained:

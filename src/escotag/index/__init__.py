@@ -1,2 +1,2 @@
-"""The concept index: per-language blocks of label and description vectors and character n-grams, fused channels
-(``concepts``), and the on-disk cache of encoded texts (``cache``)."""
+"""The concept index: per-language blocks of label and description vectors (encoded by the caller) and character
+n-grams, scored and fused by channel (``concepts``)."""

@@ -13,9 +13,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-from ..encoders import Encoder, l2_normalize
+from ..encoders import l2_normalize
 from ..text.normalization import normalize
-from .cache import cached_encode
 
 EMPTY = -1.0  # the score of a concept that has no view in a channel
 # n-grams in more than this share of a block's labels are dropped: they carry little signal, and they make
@@ -48,11 +47,6 @@ class Projection:
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
         return l2_normalize(vectors @ self.basis)
-
-
-def encode_views(views: Views, encoder: Encoder, meta: dict, lang: str, kind: str) -> np.ndarray:
-    """Encoder vectors of one language's label or description views (cached on disk)."""
-    return cached_encode(encoder, views.texts, {**meta, "lang": lang, "views": kind})
 
 
 @dataclass
@@ -227,13 +221,12 @@ class Block:
 
     @classmethod
     def build(
-        cls, lang: str, labels: Views, descriptions: Views, n_concepts: int, encoder: Encoder, meta: dict,
-        projection: Projection | None = None, lexical: bool = True,
+        cls, lang: str, labels: Views, descriptions: Views, n_concepts: int, label_vectors: np.ndarray,
+        description_vectors: np.ndarray, projection: Projection | None = None, lexical: bool = True,
     ) -> Block:
-        def dense(views: Views, kind: str) -> DenseChannel:
-            return DenseChannel.build(views, n_concepts, encode_views(views, encoder, meta, lang, kind), projection)
-
-        return cls(lang, dense(labels, "labels"), dense(descriptions, "descriptions"),
+        """A block from its views and their encoder vectors (projected here when a projection is given)."""
+        return cls(lang, DenseChannel.build(labels, n_concepts, label_vectors, projection),
+                   DenseChannel.build(descriptions, n_concepts, description_vectors, projection),
                    LexicalChannel(labels, n_concepts) if lexical else None)
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from ..encoders import Encoder
+from ..encoders.cache import cached_encode
 from ..errors import ConfigError
 from ..esco.taxonomy import PIVOT, Labels, Taxonomy
 from ..heads.trained import TrainedModel
-from ..index.cache import cached_encode
-from ..index.concepts import Block, ConceptIndex, Projection, Views, Weights, encode_views
+from ..index.concepts import Block, ConceptIndex, Projection, Views, Weights
 from ..text.normalization import lead
 from ..text.postings import Posting, clean_title, description_lead, has_description, whole_posting
 from .models import AUTO, MODELS, ModelSpec, resolve
@@ -116,8 +116,8 @@ class Pipeline:
         with self._lock:
             if self._projection is None and self.dense_dims < self.encoder.dim:
                 views = taxonomy_views(self.taxonomy, PIVOT)
-                vectors = [encode_views(v, self.encoder, self.index_meta, PIVOT, kind)
-                           for v, kind in zip(views, ("labels", "descriptions"), strict=True)]
+                kinds = ("labels", "descriptions")
+                vectors = [self.encode_views(v, PIVOT, kind) for v, kind in zip(views, kinds, strict=True)]
                 self._projection = Projection.fit(np.concatenate(vectors), self.dense_dims)
             return self._projection
 
@@ -168,9 +168,19 @@ class Pipeline:
         with self._lock:
             if lang not in self._esco_blocks:
                 labels, descriptions = taxonomy_views(self.taxonomy, lang)
-                self._esco_blocks[lang] = Block.build(lang, labels, descriptions, len(self.taxonomy), self.encoder,
-                                                      self.index_meta, self.projection)
+                self._esco_blocks[lang] = self.build_block(lang, labels, descriptions, len(self.taxonomy))
             return self._esco_blocks[lang]
+
+    def encode_views(self, views: Views, lang: str, kind: str, meta: dict | None = None) -> np.ndarray:
+        """Encoder vectors of one language's label or description views, cached on disk (keyed by the texts and
+        meta, by default the taxonomy and index config)."""
+        return cached_encode(self.encoder, views.texts, {**(meta or self.index_meta), "lang": lang, "views": kind})
+
+    def build_block(self, lang: str, labels: Views, descriptions: Views, n_concepts: int, meta: dict | None = None
+                    ) -> Block:
+        """An index block of these views in this pipeline's space (ESCO's, or another candidate set's)."""
+        return Block.build(lang, labels, descriptions, n_concepts, self.encode_views(labels, lang, "labels", meta),
+                           self.encode_views(descriptions, lang, "descriptions", meta), self.projection)
 
     def _with_rules(self, block: Block, lang: str, rules: Rules) -> Block:
         pairs = [(self.taxonomy.position[uri], label) for uri, label in rules.labels_for(lang)]

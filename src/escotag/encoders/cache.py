@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..encoders import Encoder
 from ..settings import get_settings
 from ..storage import file_sha, write_atomically
+from .base import Encoder
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
