@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ConfigError
 
 
 class Settings(BaseSettings):
@@ -69,7 +71,11 @@ def get_settings() -> Settings:
     """This process's settings: those installed with ``use_settings``, else the environment's, read once."""
     global _current
     if _current is None:
-        _current = Settings()
+        try:
+            _current = Settings()
+        except ValidationError as exc:
+            bad = "; ".join(f"ESCOTAG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"bad setting in the environment: {bad}") from None
     return _current
 
 
