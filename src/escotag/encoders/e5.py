@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from .adapter import SHIPPED, Adapter, merged_model
 from .base import BatchedEncoder
+from .e5_file import padded_chunks
 from .onnx import cpu_session
 
 PREFIXES = ("query", "passage")
@@ -60,15 +61,8 @@ class E5Encoder(BatchedEncoder):
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         ids = self._tokenizer.ids([self._prefix + t for t in texts])
-        order = np.argsort([len(seq) for seq in ids], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), CHUNK):
-            rows = order[start : start + CHUNK]
-            length = max(len(ids[i]) for i in rows)
-            padded = np.full((len(rows), length), self._file.pad, dtype=np.int64)
-            mask = np.zeros((len(rows), length), dtype=np.float32)
-            for r, i in enumerate(rows):
-                padded[r, : len(ids[i])] = ids[i]
-                mask[r, : len(ids[i])] = 1.0
-            out[rows] = self._session.run(None, {"embedded": self._file.embed(padded), "mask": mask})[0]
+        for rows, padded, mask in padded_chunks(ids, self._file.pad, CHUNK):
+            out[rows] = self._session.run(None, {"embedded": self._file.embed(padded),
+                                                 "mask": mask.astype(np.float32)})[0]
         return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +168,22 @@ def _read_norm_map(data: bytes, count: int) -> dict[int, str]:
         p += 4 * n
         table[cp] = "".join(map(chr, outs))
     return table
+
+
+def padded_chunks(ids: list[list[int]], pad: int, chunk: int
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Token-id sequences in chunks of similar length (little padding), shortest first: each chunk's input rows,
+    its ids padded with ``pad`` (n, length) and its mask (n, length), True on real tokens."""
+    order = np.argsort([len(seq) for seq in ids], kind="stable")
+    for start in range(0, len(order), chunk):
+        rows = order[start : start + chunk]
+        length = max(len(ids[i]) for i in rows)
+        padded = np.full((len(rows), length), pad, dtype=np.int64)
+        mask = np.zeros((len(rows), length), dtype=bool)
+        for r, i in enumerate(rows):
+            padded[r, : len(ids[i])] = ids[i]
+            mask[r, : len(ids[i])] = True
+        yield rows, padded, mask
 
 
 class E5Tokenizer:

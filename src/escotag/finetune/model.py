@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..encoders.e5_file import LINEAR, QK, E5File
+from ..encoders.e5_file import LINEAR, QK, E5File, padded_chunks
 
 
 def fake_quantize(w: torch.Tensor) -> torch.Tensor:
@@ -84,18 +84,10 @@ class E5Model(nn.Module):
         """Vectors of token-id sequences: every adapted weight merged once, texts run in chunks of similar
         length (little padding), rows returned in input order."""
         weights = {name: (layer.merged(), layer.bias) for name, layer in self.adapters().items()}
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        device = self.pos.device
-        out = []
-        for start in range(0, len(order), chunk):
-            rows = [ids[i] for i in order[start : start + chunk]]
-            length = max(map(len, rows))
-            padded = torch.full((len(rows), length), self.file.pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), length), dtype=torch.bool)
-            for r, seq in enumerate(rows):
-                padded[r, : len(seq)] = torch.tensor(seq)
-                mask[r, : len(seq)] = True
-            out.append(self._forward(padded, mask.to(device), weights))
+        order, out = [], []
+        for rows, padded, mask in padded_chunks(ids, self.file.pad, chunk):
+            order.extend(rows.tolist())
+            out.append(self._forward(torch.from_numpy(padded), torch.from_numpy(mask).to(self.pos.device), weights))
         vectors = torch.cat(out)
         return vectors[torch.argsort(torch.tensor(order, device=vectors.device))]
 
