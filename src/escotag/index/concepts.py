@@ -229,7 +229,6 @@ class Block:
                    DenseChannel.build(descriptions, n_concepts, description_vectors, projection),
                    LexicalChannel(labels, n_concepts) if lexical else None)
 
-
     def with_labels(self, views: Views, vectors: np.ndarray, projection: Projection | None = None) -> Block:
         """This block with extra label views (users' label rules), indexed like its own labels."""
         if not len(views):

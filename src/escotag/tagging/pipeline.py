@@ -137,7 +137,7 @@ class Pipeline:
         """Encode texts in one call, and answer ``embed`` from them on this thread until the block ends (a request
         that several models answer is encoded once, not once per model)."""
         unique = list(dict.fromkeys(texts))
-        # the encoder's vectors (projected per call, as without this block, to the same bits)
+        # the encoder's vectors, projected per call as without this block
         self._memo.vectors = dict(zip(unique, self.encoder.encode(unique), strict=True)) if unique else {}
         try:
             yield
@@ -146,12 +146,21 @@ class Pipeline:
 
     def inputs(self, postings: Sequence[Posting]) -> list[str]:
         """The texts ``scores`` encodes for these postings."""
+        titles, others, described = self._texts(postings)
+        if self.reads_whole_postings:  # a posting read whole is not encoded by its title too
+            titles = [t for t, d in zip(titles, described.tolist(), strict=True) if not d]
+        return titles + others
+
+    def _texts(self, postings: Sequence[Posting]) -> tuple[list[str], list[str], np.ndarray]:
+        """The postings' cleaned titles, the other texts encoded for them (description leads, or the whole posting
+        for an encoder that reads postings whole) in posting order, and which postings have one."""
         titles = [clean_title(p.title) for p in postings]
         if self.reads_whole_postings:
-            return [whole_posting(t, p.description) if has_description(p) else t
-                    for t, p in zip(titles, postings, strict=True)]
-        leads = (description_lead(p.description, p.title) for p in postings if p.description)
-        return titles + [lead for lead in leads if lead]
+            described = np.array([has_description(p) for p in postings], dtype=bool)
+            return titles, [whole_posting(titles[i], postings[i].description) for i in np.flatnonzero(described)], \
+                described
+        leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
+        return titles, [d for d in leads if d], np.array([bool(d) for d in leads], dtype=bool)
 
     @property
     def index_meta(self) -> dict:
@@ -244,13 +253,11 @@ class Pipeline:
         candidates: another index to rank (an evaluation's candidate set) and the trained parts it was built with;
         default the model's own index over every occupation."""
         index, trained = candidates(self) if candidates else (self.index(model), self.trained(model))
-        titles = [clean_title(p.title) for p in postings]
+        titles, others, described = self._texts(postings)
         if self.reads_whole_postings:
-            scores, described = self._whole_scores(postings, titles, index)
+            scores = self._whole_scores(titles, others, described, index)
         else:
-            leads = [description_lead(p.description, p.title) if p.description else "" for p in postings]
-            described = np.array([bool(d) for d in leads], dtype=bool)
-            vectors = self.embed(titles + [d for d in leads if d])
+            vectors = self.embed(titles + others)
             description_vectors = np.zeros_like(vectors[: len(titles)])
             description_vectors[described] = vectors[len(titles):]
             scores = index.score(vectors[: len(titles)], titles, description_vectors, described)
@@ -262,17 +269,15 @@ class Pipeline:
         """The encoder reads a posting with a description as one text (mpnet), the way it was trained."""
         return bool(getattr(self.encoder, "reads_whole_postings", False))
 
-    def _whole_scores(self, postings: Sequence[Posting], titles: list[str], index: ConceptIndex
-                      ) -> tuple[np.ndarray, np.ndarray]:
-        """Scores, and which postings have a description: titles as usual; a posting with a description is one
-        text scored on the label channel alone."""
-        described = np.array([has_description(p) for p in postings], dtype=bool)
+    def _whole_scores(self, titles: list[str], whole_texts: list[str], described: np.ndarray, index: ConceptIndex
+                      ) -> np.ndarray:
+        """Titles scored as usual; a posting with a description is one text (whole_texts, in posting order)
+        scored on the label channel alone."""
         whole, alone = np.flatnonzero(described), np.flatnonzero(~described)
-        vectors = self.embed([whole_posting(titles[i], postings[i].description) for i in whole]
-                             + [titles[i] for i in alone])
-        scores = np.empty((len(postings), index.n_concepts), dtype=np.float32)
+        vectors = self.embed(whole_texts + [titles[i] for i in alone])
+        scores = np.empty((len(titles), index.n_concepts), dtype=np.float32)
         if whole.size:
             scores[whole] = index.labels(vectors[: whole.size])
         if alone.size:
             scores[alone] = index.score(vectors[whole.size :], [titles[i] for i in alone])
-        return scores, described
+        return scores
