@@ -103,6 +103,7 @@ def main() -> None:
         out["trained_vs_untrained_titles"] = out["trained_cli_titles_per_s"] / out["cli_titles_per_s"]
         out["trained_vs_untrained_postings"] = out["trained_cli_postings_per_s"] / out["cli_postings_per_s"]
 
+    from escotag.batch.tagging import BATCH_ROWS
     from escotag.encoders import BATCH_SIZE, get_encoder
     from escotag.encoders.plan import configured_plan
     from escotag.settings import Settings, use_settings
@@ -114,8 +115,8 @@ def main() -> None:
 
     def encoding() -> float:
         started = time.perf_counter()
-        for i in range(0, len(titles), BATCH_SIZE):  # the batches the CLI encodes, duplicates within each removed
-            encoder.encode(titles[i : i + BATCH_SIZE])
+        for i in range(0, len(titles), BATCH_ROWS):  # the CLI's batches, duplicates within each removed
+            encoder.encode(titles[i : i + BATCH_ROWS])
         return time.perf_counter() - started
 
     out["use_encoder_titles_per_s"] = N_TITLES / min(encoding() for _ in range(REPEAT))

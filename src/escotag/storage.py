@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
+
+MANIFEST = "manifest.json"
 
 
 def file_sha(path: Path) -> str:
@@ -26,3 +31,42 @@ def write_atomically(folder: Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_arrays(folder: Path, arrays: dict[str, np.ndarray], manifest: dict) -> None:
+    """Arrays as NPY files (name.npy) beside a manifest that records their SHA-256, swapped into place whole."""
+
+    def write(tmp: Path) -> None:
+        shas = {}
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+            shas[name] = file_sha(tmp / f"{name}.npy")
+        (tmp / MANIFEST).write_text(json.dumps({**manifest, "sha256": shas}, indent=1, sort_keys=True))
+
+    write_atomically(folder, write)
+
+
+def load_arrays(folder: Path, key: str, single: str | None = None) -> tuple[dict[str, np.ndarray], dict] | None:
+    """The arrays and manifest that save_arrays wrote with this ``key`` in its manifest; None when the folder has
+    no manifest. ValueError (stale key, checksum mismatch) or OSError when it cannot be trusted.
+
+    single: the array that a manifest giving one checksum string (written before checksums per array) is of."""
+    if not (folder / MANIFEST).exists():
+        return None
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"unreadable manifest: {exc}") from exc
+    if manifest.get("key") != key:
+        raise ValueError("manifest does not match")
+    shas = manifest.get("sha256")
+    if single is not None and isinstance(shas, str):
+        shas = {single: shas}
+    if not isinstance(shas, dict):
+        raise ValueError("manifest lists no checksums")
+    arrays = {}
+    for name, sha in shas.items():
+        if file_sha(folder / f"{name}.npy") != sha:
+            raise ValueError(f"checksum mismatch ({name})")
+        arrays[name] = np.load(folder / f"{name}.npy", allow_pickle=False)
+    return arrays, manifest

@@ -82,7 +82,8 @@ def tag(
     title_col: Annotated[str, typer.Option(help="Input column holding the title.")] = "title",
     description_col: Annotated[str, typer.Option(help="Input column holding the description.")] = "description",
     id_col: Annotated[str, typer.Option(help="Input column holding the row id.")] = "id",
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows tagged per batch.")] = 256,
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, max=10_000, help="Rows tagged per batch (default 1,024).", show_default=False)] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad row instead of skipping it.")] = False,
     resume: Annotated[bool, typer.Option(
         help="Continue an interrupted run into its --output (checkpointed after every batch).")] = False,

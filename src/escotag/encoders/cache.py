@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..settings import get_settings
-from ..storage import file_sha, write_atomically
+from ..storage import load_arrays, save_arrays
 from .base import Encoder
 
 log = logging.getLogger(__name__)
@@ -31,34 +31,24 @@ def cache_key(encoder_id: str, texts: Sequence[str], meta: dict) -> str:
 
 
 def _load(folder: Path, key: str, n: int) -> np.ndarray | None:
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.exists():
-        return None
     try:
-        manifest = json.loads(manifest_path.read_text())
-        vectors_path = folder / "vectors.npy"
-        if manifest.get("key") != key or manifest.get("count") != n:
-            raise ValueError("manifest does not match")
-        if file_sha(vectors_path) != manifest["sha256"]:
-            raise ValueError("checksum mismatch")
-        vectors = np.load(vectors_path, allow_pickle=False)
+        found = load_arrays(folder, key, single="vectors")
+        if found is None:
+            return None
+        vectors = found[0]["vectors"]
         if vectors.shape[0] != n or vectors.dtype != np.float32:
             raise ValueError(f"unexpected array {vectors.shape} {vectors.dtype}")
         return vectors
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         log.warning("index cache %s is stale or corrupt (%s): rebuilding it", folder, exc)
         return None
 
 
 def _store(folder: Path, key: str, vectors: np.ndarray, meta: dict) -> None:
-    def write(tmp: Path) -> None:
-        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
-        manifest = {"key": key, "count": int(vectors.shape[0]), "dim": int(vectors.shape[1]),
-                    "sha256": file_sha(tmp / "vectors.npy"), "format": FORMAT_VERSION, **meta}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
-
+    manifest = {"key": key, "count": int(vectors.shape[0]), "dim": int(vectors.shape[1]), "format": FORMAT_VERSION,
+                **meta}
     try:
-        write_atomically(folder, write)
+        save_arrays(folder, {"vectors": vectors}, manifest)
     except OSError as exc:
         log.warning("could not write index cache %s (%s); continuing without it", folder, exc)
 

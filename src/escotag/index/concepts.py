@@ -27,6 +27,15 @@ DENSE_DEDUP_COSINE = 0.95
 # A concept matched in several languages gains this share of its other languages' scores (ESCO dev split,
 # monolingual tasks de/nl/pt: MRR .7591 at 0, .7627 at 0.2, .7602 at 0.4).
 BLOCK_SUPPORT = 0.2
+# Queries are scored a few hundred at a time: a larger batch's (views, queries) products and channel scores no longer
+# fit in the cache (1,024 titles x 30,000 label views: 120 MB), and it takes a third longer per title.
+QUERY_CHUNK = 256
+
+
+def chunks(rows: np.ndarray) -> list[np.ndarray]:
+    """rows in nearly equal parts of at most QUERY_CHUNK (none of one row when there are more: a product with a
+    single query takes another BLAS routine, whose last bits differ)."""
+    return np.array_split(rows, max(1, -(-len(rows) // QUERY_CHUNK)))
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,15 @@ class DenseChannel:
         return DenseChannel(self.views.subset(keep), vectors[keep], self.n_concepts)
 
     def score(self, queries: np.ndarray) -> np.ndarray:
-        return self.max(self.vectors @ queries.T)  # (views, queries): BLAS is faster this way round here
+        # (views, queries): BLAS is faster this way round here
+        return np.concatenate([self.max(self.vectors @ part.T) for part in chunks(queries)])
+
+
+@dataclass
+class LexicalFit:
+    terms: list[str]  # n-grams by vocabulary column
+    idf: np.ndarray
+    matrix: sparse.csr_matrix | None  # (n-grams, views); None for a channel without views
 
 
 class LexicalChannel:
@@ -159,7 +176,8 @@ class LexicalChannel:
 
     WORD_CACHE = 200_000  # words; the cache is emptied when full
 
-    def __init__(self, views: Views, n_concepts: int) -> None:
+    def __init__(self, views: Views, n_concepts: int, fitted: LexicalFit | None = None) -> None:
+        """Fitted on views' texts, or restored from ``fitted`` (a cached block's, see ``Block.from_arrays``)."""
         self.views, self.n_concepts = views, n_concepts
         self.counter = CountVectorizer(
             analyzer="char_wb", ngram_range=LEXICAL_NGRAMS, preprocessor=normalize, dtype=np.float32,
@@ -167,12 +185,25 @@ class LexicalChannel:
         )
         self.tfidf = TfidfTransformer(sublinear_tf=True)
         self.matrix = None
-        if len(views):
+        if fitted is not None and fitted.matrix is not None:
+            self.counter.vocabulary_ = dict(zip(fitted.terms, range(len(fitted.terms)), strict=True))
+            self.tfidf.idf_, self.tfidf.n_features_in_ = fitted.idf, len(fitted.idf)
+            self.matrix = fitted.matrix
+        elif fitted is None and len(views):
             self.matrix = self.tfidf.fit_transform(self.counter.fit_transform(views.texts)).T.tocsr()
+        if self.matrix is not None:
             self._analyze = self.counter.build_analyzer()
         # a concept with a view scores 0 where no n-gram is shared
         self.floor = np.where(np.bincount(views.owner, minlength=n_concepts) > 0, 0.0, EMPTY).astype(np.float32)
         self._words: dict[str, list[int]] = {}
+
+    @property
+    def fit(self) -> LexicalFit:
+        """What fitting learned: the n-grams by column, their idf and the (n-grams, views) TF-IDF matrix."""
+        if self.matrix is None:
+            return LexicalFit([], np.zeros(0), None)
+        terms = sorted(self.counter.vocabulary_, key=self.counter.vocabulary_.__getitem__)
+        return LexicalFit(terms, self.tfidf.idf_, self.matrix)
 
     def _columns(self, word: str) -> list[int]:
         columns = self._words.get(word)
@@ -229,6 +260,36 @@ class Block:
                    DenseChannel.build(descriptions, n_concepts, description_vectors, projection),
                    LexicalChannel(labels, n_concepts) if lexical else None)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The block as named arrays (``from_arrays`` restores it; the index cache stores them)."""
+        out: dict[str, np.ndarray] = {}
+        channels = {"labels": self.labels, "descriptions": self.descriptions}
+        for name, channel in channels.items():
+            out |= _views_arrays(name, channel.views) | {f"{name}.vectors": channel.vectors}
+        if self.lexical is not None:
+            fit = self.lexical.fit
+            out |= _views_arrays("lexical", self.lexical.views)
+            out["lexical.terms"], out["lexical.idf"] = _utf8(fit.terms), fit.idf
+            if fit.matrix is not None:
+                out |= {"lexical.data": fit.matrix.data, "lexical.indices": fit.matrix.indices,
+                        "lexical.indptr": fit.matrix.indptr}
+        return out
+
+    @classmethod
+    def from_arrays(cls, lang: str, n_concepts: int, arrays: dict[str, np.ndarray]) -> Block:
+        channels = [DenseChannel(_views_from(name, arrays), arrays[f"{name}.vectors"], n_concepts)
+                    for name in ("labels", "descriptions")]
+        lexical = None
+        if "lexical.owner" in arrays:
+            views, terms = _views_from("lexical", arrays), _strings(arrays["lexical.terms"])
+            matrix = None
+            if "lexical.data" in arrays:
+                matrix = sparse.csr_matrix(
+                    (arrays["lexical.data"], arrays["lexical.indices"], arrays["lexical.indptr"]),
+                    shape=(len(terms), len(views)))
+            lexical = LexicalChannel(views, n_concepts, LexicalFit(terms, arrays["lexical.idf"], matrix))
+        return cls(lang, *channels, lexical)
+
     def with_labels(self, views: Views, vectors: np.ndarray, projection: Projection | None = None) -> Block:
         """This block with extra label views (users' label rules), indexed like its own labels."""
         if not len(views):
@@ -256,6 +317,25 @@ class Block:
             views = self.lexical.views
             lexical = LexicalChannel(views.subset(views.keeping(pairs)), self.lexical.n_concepts)
         return Block(self.lang, labels, self.descriptions, lexical)
+
+
+def _views_arrays(name: str, views: Views) -> dict[str, np.ndarray]:
+    return {f"{name}.owner": views.owner, f"{name}.texts": _utf8(views.texts)}
+
+
+def _views_from(name: str, arrays: dict[str, np.ndarray]) -> Views:
+    return Views(arrays[f"{name}.owner"].astype(np.int64), _strings(arrays[f"{name}.texts"]))
+
+
+def _utf8(texts: list[str]) -> np.ndarray:
+    """Non-empty texts as one array of UTF-8 bytes, NUL-separated (a tenth of NumPy's fixed-width strings)."""
+    if any(not t or "\0" in t for t in texts):
+        raise ValueError("texts must be non-empty and free of NUL characters")
+    return np.frombuffer("\0".join(texts).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+
+
+def _strings(blob: np.ndarray) -> list[str]:
+    return blob.tobytes().decode("utf-8", "surrogatepass").split("\0") if blob.size else []
 
 
 @dataclass(frozen=True)
@@ -317,6 +397,13 @@ class ConceptIndex:
         has_description: np.ndarray | None = None,
     ) -> np.ndarray:
         """Fused scores (n_queries, n_concepts) of titles, plus their postings' descriptions where given."""
+        parts = chunks(np.arange(len(titles)))
+        if len(parts) > 1:
+            return np.concatenate([
+                self.score(title_vectors[rows], [titles[i] for i in rows],
+                           None if description_vectors is None else description_vectors[rows],
+                           None if has_description is None else has_description[rows])
+                for rows in parts])
         w = self.weights
         fused = w.fuse(self.channels(title_vectors, titles))
         with_description = description_vectors is not None and has_description is not None and has_description.any()

@@ -18,6 +18,7 @@ from ..encoders.cache import cached_encode
 from ..errors import ConfigError
 from ..esco.taxonomy import PIVOT, Labels, Taxonomy
 from ..heads.trained import TrainedModel
+from ..index.cache import cached_block, cached_projection, projection_id
 from ..index.concepts import Block, ConceptIndex, Projection, Views, Weights
 from ..text.normalization import lead
 from ..text.postings import Posting, clean_title, description_lead, has_description, whole_posting
@@ -115,11 +116,16 @@ class Pipeline:
         """The projection fitted on this taxonomy's English label and description vectors (None: full vectors)."""
         with self._lock:
             if self._projection is None and self.dense_dims < self.encoder.dim:
-                views = taxonomy_views(self.taxonomy, PIVOT)
-                kinds = ("labels", "descriptions")
-                vectors = [self.encode_views(v, PIVOT, kind) for v, kind in zip(views, kinds, strict=True)]
-                self._projection = Projection.fit(np.concatenate(vectors), self.dense_dims)
+                self._projection = cached_projection(
+                    {"encoder": self.encoder.id, "dims": self.dense_dims, "pivot": PIVOT, **self.index_meta},
+                    self._fit_projection)
             return self._projection
+
+    def _fit_projection(self) -> Projection:
+        views = taxonomy_views(self.taxonomy, PIVOT)
+        kinds = ("labels", "descriptions")
+        vectors = [self.encode_views(v, PIVOT, kind) for v, kind in zip(views, kinds, strict=True)]
+        return Projection.fit(np.concatenate(vectors), self.dense_dims)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of texts in this pipeline's space (encoded, projected, unit length); those of ``remembering``
@@ -176,8 +182,10 @@ class Pipeline:
     def esco_block(self, lang: str) -> Block:
         with self._lock:
             if lang not in self._esco_blocks:
-                labels, descriptions = taxonomy_views(self.taxonomy, lang)
-                self._esco_blocks[lang] = self.build_block(lang, labels, descriptions, len(self.taxonomy))
+                meta = {"encoder": self.encoder.id, "projection": projection_id(self.projection), **self.index_meta}
+                self._esco_blocks[lang] = cached_block(
+                    meta, lang, len(self.taxonomy),
+                    lambda: self.build_block(lang, *taxonomy_views(self.taxonomy, lang), len(self.taxonomy)))
             return self._esco_blocks[lang]
 
     def encode_views(self, views: Views, lang: str, kind: str, meta: dict | None = None) -> np.ndarray:
