@@ -64,6 +64,14 @@ def test_damaged_block_is_rebuilt(esco_slice, tmp_path, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING):
         _fresh(esco_slice).tag(TITLES, "EnV2")
     assert "block cache" not in caplog.text  # the rebuilt entry verifies
+    for entry in _entries():  # an entry of another layout: an array missing, its manifest consistent
+        manifest = json.loads((entry / "manifest.json").read_text())
+        if manifest["kind"] == "block":
+            del manifest["sha256"]["labels.texts.ends"]
+            (entry / "manifest.json").write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING):
+        assert _fresh(esco_slice).tag(TITLES, "EnV2") == expected
+    assert "stale or corrupt ('labels.texts.ends')" in caplog.text
 
 
 @pytest.mark.parametrize("n", [QUERY_CHUNK + 1, 3 * QUERY_CHUNK - 5])

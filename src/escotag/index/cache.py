@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -16,45 +17,41 @@ from ..storage import load_arrays, save_arrays
 from .concepts import DENSE_DEDUP_COSINE, LEXICAL_MAX_DF, LEXICAL_NGRAMS, Block, Projection
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 FORMAT_VERSION = 1
 # what building does with the vectors and texts; a change makes new entries
 BUILD = {"lexical_max_df": LEXICAL_MAX_DF, "lexical_ngrams": list(LEXICAL_NGRAMS), "dedup_cosine": DENSE_DEDUP_COSINE}
 
 
-def _cached(kind: str, meta: dict, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def _cached(kind: str, meta: dict, build: Callable[[], T], dump: Callable[[T], dict[str, np.ndarray]],
+            restore: Callable[[dict[str, np.ndarray]], T]) -> T:
     blob = json.dumps([FORMAT_VERSION, kind, BUILD, meta], sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:24]
     folder = get_settings().home / "blocks" / key
     try:
         found = load_arrays(folder, key)
         if found is not None:
-            return found[0]
-    except (OSError, ValueError) as exc:
+            return restore(found[0])
+    except (OSError, ValueError, KeyError) as exc:
         log.warning("block cache %s is stale or corrupt (%s): rebuilding it", folder, exc)
-    arrays = build()
+    value = build()
     try:
-        save_arrays(folder, arrays, {"key": key, "kind": kind, "format": FORMAT_VERSION, **BUILD, **meta})
+        save_arrays(folder, dump(value), {"key": key, "kind": kind, "format": FORMAT_VERSION, **BUILD, **meta})
     except OSError as exc:
         log.warning("could not write block cache %s (%s); continuing without it", folder, exc)
-    return arrays
+    return value
 
 
 def cached_block(meta: dict, lang: str, n_concepts: int, build: Callable[[], Block]) -> Block:
     """The block that build() makes, from the cache when an entry for meta (encoder, space, taxonomy, language…)
     verifies. Arrays read back are the ones written, so a cached block scores exactly as a fresh one."""
-    built: list[Block] = []
-
-    def arrays() -> dict[str, np.ndarray]:
-        built.append(build())
-        return built[0].arrays()
-
-    found = _cached("block", {**meta, "lang": lang}, arrays)
-    return built[0] if built else Block.from_arrays(lang, n_concepts, found)
+    return _cached("block", {**meta, "lang": lang}, build, Block.arrays,
+                   lambda arrays: Block.from_arrays(lang, n_concepts, arrays))
 
 
 def cached_projection(meta: dict, fit: Callable[[], Projection]) -> Projection:
     """The projection that fit() makes, from the cache when an entry for meta verifies."""
-    return Projection(_cached("projection", meta, lambda: {"basis": fit().basis})["basis"])
+    return _cached("projection", meta, fit, lambda p: {"basis": p.basis}, lambda arrays: Projection(arrays["basis"]))
 
 
 def projection_id(projection: Projection | None) -> str:
