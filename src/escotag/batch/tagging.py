@@ -1,14 +1,17 @@
-"""Tagging a file: stream rows in batches, tag each while the next is read, write results in input order, and
-checkpoint after every batch so that a killed run can be resumed (``resume=True``) into the same output."""
+"""Tagging a file: stream rows in batches, tag them while the next are read (several at once, see ``workers``),
+write results in input order, and checkpoint after every batch so that a killed run can be resumed
+(``resume=True``) into the same output."""
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
@@ -19,13 +22,22 @@ from .checkpoint import Checkpoint, input_fingerprint
 from .files import Writer, file_format, read_rows
 
 # Rows per batch. An auto batch is scored per model, and a model that answers a few rows of a batch costs nearly as
-# much as one that answers many (its label vectors are read whole): 20,000 real titles with auto took 16.1 s in
-# batches of 1,024 rows against 18.7 s in batches of 256, EnV2 alike. Texts are still encoded and scored a few
-# hundred at a time (BatchedEncoder, index.concepts.QUERY_CHUNK).
+# much as one that answers many (its label vectors are read whole): 20,000 real titles with auto took 12.8-13.0 s
+# (CLI, 2 cores) in batches of 1,024 rows against 13.5-13.9 s in batches of 512; EnV2 9.6-9.8 s either way. Texts
+# are still encoded and scored a few hundred at a time (BatchedEncoder, index.concepts.QUERY_CHUNK).
 BATCH_ROWS = 1024
-# Batches being tagged while the next is read and the last written. Measured on 2 cores: 1 gives 440 titles/s,
-# 2 only 350 (the encoder and BLAS threads of two batches oversubscribe the cores).
-IN_FLIGHT = 1
+
+
+def workers(tagger: Tagger) -> int:
+    """How many batches are tagged at once. One per core, each on one BLAS thread, when every encoder computes with
+    numpy's BLAS: a batch's single-threaded steps (n-gram lookup, per-concept maxima, top-k, the encoder's layer
+    norms) then overlap another's products; 20,000 real titles with EnV2 on 2 cores took 8.9 s in-process as one
+    batch at a time on both cores, 6.4-7.0 s as two batches on one core each, the same output. Encoders with thread
+    pools of their own (e5's OpenMP, ONNX Runtime) tag one batch at a time on every core: two of them
+    oversubscribe the cores."""
+    if not all(getattr(p.encoder, "threads_follow_blas", False) for p in tagger.pipelines.values()):
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass
@@ -116,8 +128,10 @@ def tag_file(
         bar.update(size)
 
     complete = False
+    in_flight = workers(tagger)
     try:
-        with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
+        with ThreadPoolExecutor(max_workers=in_flight) as pool, \
+                threadpool_limits(1 if in_flight > 1 else None, user_api="blas"):
             consumed = 0
             for batch in read_rows(src, batch_size):
                 consumed += len(batch)
@@ -139,7 +153,7 @@ def tag_file(
                 items = [{"title": t, "description": str(r.get(columns.description) or "")} for _, r, t in good]
                 pending.append((good, pool.submit(tagger.tag_with_models, items, model, topk,
                                                      min_confidence=min_confidence), len(batch), skipped))
-                while len(pending) > IN_FLIGHT:
+                while len(pending) > in_flight:
                     flush_one()
             while pending:
                 flush_one()

@@ -38,6 +38,8 @@ class BatchedEncoder:
     dim = 0
     dense_dims: int | None = None  # project onto this many principal directions (None: keep every dimension)
     batch_size = BATCH_SIZE
+    # it computes with numpy's BLAS alone, so threadpoolctl's limits hold its threads (``batch.tagging.workers``)
+    threads_follow_blas = False
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError

