@@ -41,7 +41,7 @@ def parts(encoder: str, path: Path) -> tuple[np.ndarray, np.ndarray, list[list[i
     if head is None:
         raise SystemExit(f"no trained EnV2 for {encoder}: run escotag train -m EnV2 --encoder {encoder}")
     titles = [clean_title(r["title"]) for r in read_labelled(path)]
-    logits = np.concatenate([head.head.logits(tagger.embed(titles[s : s + 512]))
+    logits = np.concatenate([head.head.logits(tagger.pipeline.embed(titles[s : s + 512]))
                              for s in range(0, len(titles), 512)])
     return untrained.scores, logits, untrained.gold
 

@@ -25,7 +25,7 @@ def _fresh(esco_slice) -> Tagger:
 
 
 def _channels(tagger: Tagger, model: str) -> list[dict[str, np.ndarray]]:
-    vectors = tagger.embed(TITLES)
+    vectors = tagger.pipeline.embed(TITLES)
     return [{"labels": b.labels.score(vectors), "descriptions": b.descriptions.score(vectors),
              "lexical": b.lexical.score(TITLES)} for b in tagger.pipeline.index(model).blocks]
 
@@ -42,7 +42,7 @@ def test_cached_block_scores_as_a_built_one(esco_slice, tmp_path, monkeypatch):
     for g, e in zip(got, expected, strict=True):
         for channel in e:
             np.testing.assert_array_equal(g[channel], e[channel])
-    block, again = built.esco_block("de"), loaded.esco_block("de")
+    block, again = built.pipeline.esco_block("de"), loaded.pipeline.esco_block("de")
     assert block.labels.views.texts == again.labels.views.texts
     assert block.lexical.views.texts == again.lexical.views.texts
     np.testing.assert_array_equal(built.pipeline.projection.basis, loaded.pipeline.projection.basis)
@@ -78,7 +78,7 @@ def test_damaged_block_is_rebuilt(esco_slice, tmp_path, monkeypatch, caplog):
 def test_large_batches_score_in_chunks_as_small_ones(tagger, n):
     index = tagger.pipeline.index("EnV2")
     titles = [f"{TITLES[i % len(TITLES)]} {i}" for i in range(n)]
-    vectors = tagger.embed(titles)
+    vectors = tagger.pipeline.embed(titles)
     whole = index.score(vectors, titles)
     assert whole.shape == (n, index.n_concepts)
     parts = [index.score(vectors[i : i + 100], titles[i : i + 100]) for i in range(0, n, 100)]

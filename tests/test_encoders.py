@@ -209,7 +209,7 @@ def test_a_posting_read_whole_is_scored_on_its_labels(esco_slice):
     assert text.startswith("Senior Data Engineer. We are a fast-growing") and "ACME" not in text
     scores = whole.scores([title, described], "EnV2")
     index = whole.pipeline.index("EnV2")
-    np.testing.assert_allclose(scores[1], index.labels(whole.embed([text]))[0], atol=1e-6)
+    np.testing.assert_allclose(scores[1], index.labels(whole.pipeline.embed([text]))[0], atol=1e-6)
     np.testing.assert_allclose(scores[0], usual.scores([title], "EnV2")[0], atol=1e-6)
     assert not np.allclose(scores[1], usual.scores([described], "EnV2")[0])
     fields_only = Posting("Baker", "Company: ACME\nLocation: Berlin")  # as every encoder does: a title

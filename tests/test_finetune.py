@@ -156,7 +156,7 @@ def test_evaluation_refuses_what_the_adapter_learned(adapter_dir, esco_slice, tm
     (folder / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path / "home"))
     tagger = Tagger(small, progress=False, encoder=f"e5ft:{folder}", trained=False)
-    encoder = tagger.encoder  # models and /v1/models name the adapter by its manifest hash
+    encoder = tagger.pipeline.encoder  # models and /v1/models name the adapter by its manifest hash
     assert encoder.adapter.summary()["sha256"] == Adapter.load(folder).digest
     assert encoder.adapter.digest[:16] in encoder.id and encoder.name == f"e5ft:{folder}"
     with pytest.raises(LeakageError, match="except fold 2/5"):

@@ -20,7 +20,7 @@ CHANCE_MRR = sum(1 / r for r in range(1, 301)) / 300  # a random ranking of 300 
 
 @pytest.fixture(scope="module")
 def trained_de(tagger):
-    return train(tagger, ["de", "en"], "De", seed=0, progress=False)
+    return train(tagger.pipeline, ["de", "en"], "De", seed=0, progress=False)
 
 
 def test_head_beats_chance_and_untrained_on_held_out_labels(trained_de):
@@ -32,14 +32,14 @@ def test_head_beats_chance_and_untrained_on_held_out_labels(trained_de):
 
 
 def test_dev_labels_never_reach_training(tagger):
-    tasks = dev_tasks(tagger, ["de"], seed=0, max_queries=50)
+    tasks = dev_tasks(tagger.pipeline, ["de"], seed=0, max_queries=50)
     dropped = tasks[0].dropped
-    x, y = esco_examples(tagger, ["de"], dropped)
-    block = tagger.block("de")
+    x, y = esco_examples(tagger.pipeline, ["de"], dropped)
+    block = tagger.pipeline.block("de")
     held = [k for k, (o, t) in enumerate(zip(block.labels.views.owner, block.labels.views.texts, strict=True))
             if (int(o), t) in dropped]
     assert held, "the dev split dropped no indexed label"
-    all_x, _ = esco_examples(tagger, ["de"], set())
+    all_x, _ = esco_examples(tagger.pipeline, ["de"], set())
     assert len(all_x) - len(x) == len(held)
     for k in held:  # no held-out label is a training example of its occupation
         same = (x == block.labels.vectors[k]).all(axis=1) & (y == block.labels.views.owner[k])
@@ -47,8 +47,8 @@ def test_dev_labels_never_reach_training(tagger):
 
 
 def test_training_is_reproducible_with_a_seed(tagger, trained_de):
-    again = train(tagger, ["de", "en"], "De", seed=0, progress=False)
-    other = train(tagger, ["de", "en"], "De", seed=1, progress=False)
+    again = train(tagger.pipeline, ["de", "en"], "De", seed=0, progress=False)
+    other = train(tagger.pipeline, ["de", "en"], "De", seed=1, progress=False)
     assert np.array_equal(again.head.weights, trained_de.head.weights)
     assert not np.array_equal(other.head.weights, trained_de.head.weights)
 
@@ -94,7 +94,7 @@ def test_head_reads_titles_alone_with_its_encoders_weight(models_dir, esco_slice
     assert head.fusion == {"head": title_head_weight("use", "de")} and head.manifest["format"] == 3
     title = Posting("Bäckerin (m/w/d)")
     lifted = trained.scores([title], "De") - untrained.scores([title], "De")
-    expected = head.fusion["head"] * head.head.logits(trained.embed([clean_title(title.title)]))
+    expected = head.fusion["head"] * head.head.logits(trained.pipeline.embed([clean_title(title.title)]))
     np.testing.assert_allclose(lifted, expected, rtol=1e-4, atol=1e-4)
     # a posting with a description is scored without the head (it lost on real ads there), only calibrated
     posting = Posting("Bäckerin", "Sie backen Brot und Brötchen in unserer Filiale.")
@@ -232,7 +232,7 @@ def test_labelled_postings_train_in_language_only_and_are_refused_at_eval(esco_s
         ["3", "pastry chef", "", "http://data.europa.eu/esco/isco/C7512"],
     ])
     tagger = Tagger(esco_slice, progress=False, models=tmp_path / "models")
-    trained = train(tagger, ["en"], "EnV2", labelled=path, progress=False, dev_queries=100)
+    trained = train(tagger.pipeline, ["en"], "EnV2", labelled=path, progress=False, dev_queries=100)
     stats = trained.manifest["data"]["labelled"]
     assert (stats["used"], stats["skipped_other_language"], stats["skipped_no_occupation_gold"]) == (1, 1, 1)
     trained.save(tmp_path / "models" / "use" / "EnV2")

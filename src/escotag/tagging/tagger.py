@@ -125,36 +125,6 @@ class Tagger:
         return f"{self.plan.name} ({self.plan.describe()}: {ids})" if self.plan.name != self.plan.describe() \
             else f"{self.plan.name} ({ids})"
 
-    # Single-encoder taggers expose their pipeline's parts (training, tuning and tests use them).
-    @property
-    def encoder(self) -> Encoder:
-        return self.pipeline.encoder
-
-    @property
-    def weights(self) -> Weights:
-        return self.pipeline.weights
-
-    @property
-    def space(self) -> str:
-        return self.pipeline.space
-
-    @property
-    def dense_dims(self) -> int:
-        return self.pipeline.dense_dims
-
-    @property
-    def reads_whole_postings(self) -> bool:
-        return self.pipeline.reads_whole_postings
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.pipeline.embed(texts)
-
-    def block(self, lang: str):
-        return self.pipeline.block(lang)
-
-    def esco_block(self, lang: str):
-        return self.pipeline.esco_block(lang)
-
     # ---- rules ---------------------------------------------------------------------------------
     def _read_rules(self, rules: Rules | str | Path | None) -> Rules:
         if isinstance(rules, Rules):
