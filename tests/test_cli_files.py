@@ -59,7 +59,7 @@ def test_batches_tagged_at_once_keep_their_order_and_pythons_lists(tmp_path, run
     python = [r for i in range(0, len(titles), 3) for r in tagger.tag_with_models(titles[i : i + 3], topk=3)]
     assert [r["title"] for r in rows] == titles
     assert [(r["model"], [(p["uri"], p["score"]) for p in r["predictions"]]) for r in rows] == \
-        [(model, [(p.uri, p.score) for p in preds]) for preds, model in python]
+        [(t.model, [(p.uri, p.score) for p in t.predictions]) for t in python]
 
 
 def test_jsonl_bad_json_and_parquet_roundtrip(tmp_path, run):

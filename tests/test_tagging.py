@@ -83,9 +83,18 @@ def test_batched_language_ids_are_the_one_at_a_time_ones():
 
 
 def test_mixed_arabic_english_title(tagger):
-    preds, model = tagger.tag_with_models(["مطور - Software Developer (Java)"], "auto", 5)[0]
-    assert model == "Ar"
+    preds, model, language = tagger.tag_with_models(["مطور - Software Developer (Java)"], "auto", 5)[0]
+    assert (model, language) == ("Ar", "ar")
     assert "software developer" in [p.label_en for p in preds]
+
+
+def test_each_posting_is_routed_once_and_carries_its_language(tagger):
+    """The language a result reports is the one routing took: given, else detected under auto, else the model's."""
+    postings = [Posting("Bäckerin"), Posting("baker", language="en"), Posting("Elektricien")]
+    assert [(t.model, t.language) for t in tagger.tag_with_models(postings, "auto", 2)] == \
+        [("De", "de"), ("EnV2", "en"), ("Nl", "nl")]
+    assert [(t.model, t.language) for t in tagger.tag_with_models(postings, "De", 2)] == \
+        [("De", "de"), ("De", "en"), ("De", "de")]
 
 
 def test_cli_tag_json_and_errors(esco_slice, monkeypatch):

@@ -3,7 +3,7 @@
 from .errors import ConfigError, DataError, EscotagError
 from .esco import load_taxonomy
 from .esco.taxonomy import Taxonomy
-from .tagging.ranking import Prediction, Thresholds
+from .tagging.ranking import Prediction, Tagged, Thresholds
 from .tagging.tagger import Tagger
 from .text.postings import Posting
 
@@ -14,6 +14,7 @@ __all__ = [
     "EscotagError",
     "Posting",
     "Prediction",
+    "Tagged",
     "Tagger",
     "Taxonomy",
     "Thresholds",

@@ -59,10 +59,10 @@ def tag_frame(frame: pd.DataFrame, tagger: Tagger, title_col: str, description_c
     results = tagger.tag_with_models([{"title": titles[i], "description": descriptions[i]} for i in rows], model,
                                      topk, min_confidence=min_confidence) if rows else []
     column: list[list[dict]] = [[] for _ in titles]
-    for i, (preds, used) in zip(rows, results, strict=True):
+    for i, tagged in zip(rows, results, strict=True):
         column[i] = [{"uri": p.uri, "label": p.label, "label_en": p.label_en, "isco_code": p.isco_code,
-                      "score": p.score, "confidence": p.confidence, "source": p.source, "model": used}
-                     for p in preds]
+                      "score": p.score, "confidence": p.confidence, "source": p.source, "model": tagged.model}
+                     for p in tagged.predictions]
     out = frame.copy()
     out[OUTPUT_COLUMN] = column
     return out

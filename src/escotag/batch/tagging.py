@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
 from ..tagging.models import AUTO, resolve
-from ..tagging.ranking import Prediction
+from ..tagging.ranking import Tagged
 from ..tagging.tagger import Tagger
 from .checkpoint import Checkpoint, input_fingerprint
 from .files import Writer, file_format, read_rows
@@ -106,17 +106,17 @@ def tag_file(
     checkpoint.save(dst)
     bar = tqdm(desc="tagging", unit="row", disable=None, initial=checkpoint.rows_read)
     queued = [0]
-    pending: deque[tuple[list, Future[list[tuple[list[Prediction], str]]], int, int]] = deque()
+    pending: deque[tuple[list, Future[list[Tagged]], int, int]] = deque()
 
     def flush_one() -> None:
         good, future, size, skipped = pending.popleft()
         results = future.result()
         if review is not None:  # before anything of this batch is written
-            tagger.require_calibrated(used for _, used in results)
+            tagger.require_calibrated(t.model for t in results)
         writer.write([
             {"id": str(row.get(columns.id, n)), "row": n, "title": title, "model": used,
              "predictions": [p.to_dict() for p in preds]}
-            for (n, row, title), (preds, used) in zip(good, results, strict=True)
+            for (n, row, title), (preds, used, _) in zip(good, results, strict=True)
         ])
         if review is not None:
             queued[0] += _queue(review, good, results, review_below, columns, checkpoint.run)

@@ -104,7 +104,7 @@ def tag(
         item = {"title": title, "description": description}
         results = tagger.tag_with_models([item], model, topk, min_confidence=min_confidence)
         queued = _queue_for_review(tagger, [item], results, review_below)
-        preds, used = results[0]
+        preds, used, _ = results[0]
         if as_json:
             typer.echo(json.dumps({"model": used, "predictions": [p.to_dict() for p in preds]}, ensure_ascii=False))
             return
@@ -140,7 +140,7 @@ def _queue_for_review(tagger, items: list[dict], results: list, review_below: fl
         return []
     from ..review import ReviewStore, review_entries
 
-    tagger.require_calibrated(used for _, used in results)
+    tagger.require_calibrated(t.model for t in results)
     return ReviewStore.open().add(review_entries(items, results, review_below, origin="cli"))
 
 

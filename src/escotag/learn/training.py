@@ -30,7 +30,7 @@ from ..metrics import expected_calibration_error, gold_ranks, metrics
 from ..settings import get_settings
 from ..storage import file_sha
 from ..tagging.pipeline import Pipeline, encoder_folder
-from ..tagging.tagger import detect_language
+from ..tagging.tagger import detect_languages
 from ..text.postings import Posting, clean_title, read_labelled
 from .tuning import DevTask, dev_tasks, fused
 
@@ -66,17 +66,20 @@ def labelled_examples(pipeline: Pipeline, path: str | Path, languages: Sequence[
     rows = read_labelled(path)
     tx = pipeline.taxonomy
     titles, gold, skipped_language, skipped_gold = [], [], 0, 0
+    coded = []
     for row in rows:
         title = (row.get("title") or "").strip()
         uri = (row.get("gold_uri") or "").strip()
         if not title or uri not in tx.position:
             skipped_gold += 1
             continue
-        if detect_language(Posting(title, row.get("description") or "")) not in languages:
+        coded.append((Posting(title, row.get("description") or ""), tx.position[uri]))
+    for (posting, concept), language in zip(coded, detect_languages([p for p, _ in coded]), strict=True):
+        if language not in languages:
             skipped_language += 1
             continue
-        titles.append(title)
-        gold.append(tx.position[uri])
+        titles.append(posting.title)
+        gold.append(concept)
     stats = {"file": Path(path).name, "sha256": file_sha(Path(path)), "rows": len(rows), "used": len(titles),
              "skipped_other_language": skipped_language, "skipped_no_occupation_gold": skipped_gold}
     cleaned = [clean_title(t) for t in titles]

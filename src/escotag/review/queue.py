@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..tagging.ranking import Prediction
-from ..tagging.tagger import detect_language
+from ..tagging.ranking import Prediction, Tagged
 from ..text.postings import Posting, as_posting
 
 
@@ -19,21 +18,21 @@ def needs_review(preds: Sequence[Prediction], below: float) -> bool:
     return top_confidence(preds) < below
 
 
-def review_entries(items: Sequence[object], results: Sequence[tuple[list[Prediction], str]], below: float,
+def review_entries(items: Sequence[object], results: Sequence[Tagged], below: float,
                    origin: str, keys: Sequence[str | None] | None = None) -> list[dict]:
     """Queue entries for the items whose top confidence is below ``below``, with their position in items.
 
     ``keys`` (one per item, optional) make a re-queued item a no-op: a resumed file run queues each row once.
     """
     entries = []
-    for i, (item, (preds, model)) in enumerate(zip(items, results, strict=True)):
+    for i, (item, (preds, model, language)) in enumerate(zip(items, results, strict=True)):
         if not needs_review(preds, below):
             continue
         posting: Posting = as_posting(item)
         entries.append({
             "position": i, "origin": origin, "origin_key": keys[i] if keys is not None else None,
             "external_id": posting.id, "title": posting.title, "description": posting.description,
-            "language": detect_language(posting), "model": model,
+            "language": language, "model": model,
             "candidates": [p.to_dict() for p in preds], "top_confidence": top_confidence(preds),
         })
     return entries

@@ -31,7 +31,7 @@ async def occupations_detection(request: Request, state: Ready) -> Any:
     postings = [Posting(i.title, i.description or "") for i in req.items]
     name = state.check(req.model, req.topk, postings)
     results = await state.batcher.tag(postings, name, Thresholds(req.topk))  # type: ignore[union-attr]
-    uris = [[p.uri for p in preds] for preds, _ in results]
+    uris = [[p.uri for p in t.predictions] for t in results]
     return uris[0] if len(uris) == 1 else uris
 
 

@@ -11,7 +11,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..tagging.ranking import Prediction, Thresholds
+from ..tagging.ranking import Tagged, Thresholds
 from ..tagging.tagger import Tagger
 from ..text.postings import Posting
 
@@ -40,7 +40,7 @@ class MicroBatcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def tag(self, postings: list[Posting], model: str, thresholds: Thresholds
-                  ) -> list[tuple[list[Prediction], str]]:
+                  ) -> list[Tagged]:
         """Tags these postings in the next batch; each request's thresholds cut its own lists afterwards, by the
         rule every door uses (``Thresholds.cut``)."""
         future = asyncio.get_running_loop().create_future()
@@ -70,4 +70,4 @@ class MicroBatcher:
                 mine = results[start : start + len(job.postings)]
                 start += len(job.postings)
                 if not job.future.done():
-                    job.future.set_result([(job.thresholds.cut(preds), used) for preds, used in mine])
+                    job.future.set_result([t._replace(predictions=job.thresholds.cut(t.predictions)) for t in mine])

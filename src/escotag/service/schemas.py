@@ -65,7 +65,8 @@ class Occupation(BaseModel):
 
 class TaggedItem(BaseModel):
     id: str | int | None
-    language: str
+    language: str = Field(description="The language routing took: the item's, else detected (auto), else the "
+                                      "model's.")
     model: str
     occupations: list[Occupation]
     review_id: int | None = Field(None, description="The review queue item, when review_below queued it.")

@@ -10,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 from ..review import review_entries
 from ..tagging.models import AUTO, MODELS
 from ..tagging.ranking import Thresholds
-from ..tagging.tagger import detect_languages
 from ..text.postings import Posting
 from .errors import ApiError
 from .schemas import Occupation, TaggedItem, TagRequest, TagResponse
@@ -26,9 +25,12 @@ async def tag(req: TagRequest, state: Ready) -> TagResponse:
     postings = [Posting(i.title, i.description, None if i.id is None else str(i.id), i.language) for i in req.items]
     name = state.check(req.model, req.topk, postings)
     tagger = state.tagger
-    if req.min_confidence is not None or req.review_below is not None:  # checked before the batcher runs
-        tagger.require_calibrated([name] if name != AUTO else [m for m, _ in tagger.routes(postings)])
+    calibrated = req.min_confidence is not None or req.review_below is not None
+    if calibrated and name != AUTO:  # before the batcher runs; auto's models are known once it has routed
+        tagger.require_calibrated([name])
     results = await state.batcher.tag(postings, name, Thresholds(req.topk, req.min_score, req.min_confidence))
+    if calibrated and name == AUTO:
+        tagger.require_calibrated(t.model for t in results)
     review_ids: list[int | None] = [None] * len(postings)
     if req.review_below is not None:
         entries = review_entries(postings, results, req.review_below, origin="api")
@@ -38,8 +40,7 @@ async def tag(req: TagRequest, state: Ready) -> TagResponse:
     items = [
         TaggedItem(id=item.id, language=language, model=used,
                    occupations=[Occupation(**p.to_dict()) for p in preds], review_id=review_id)
-        for item, language, (preds, used), review_id in zip(req.items, detect_languages(postings), results,
-                                                             review_ids, strict=True)
+        for item, (preds, used, language), review_id in zip(req.items, results, review_ids, strict=True)
     ]
     return TagResponse(items=items, seconds=round(time.perf_counter() - started, 4))
 

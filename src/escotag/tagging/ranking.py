@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import ConfigError
 
@@ -29,6 +30,15 @@ class Prediction:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)  # dataclasses.asdict deep-copies: a tenth of the CLI's time on titles
+
+
+class Tagged(NamedTuple):
+    """One posting's answer, as every door serialises it: its ranked predictions, the model that answered and the
+    posting's language as routing took it (the given one, else the detected one under auto, else the model's)."""
+
+    predictions: list[Prediction]
+    model: str
+    language: str
 
 
 @dataclass(frozen=True)

@@ -21,17 +21,13 @@ from ..text import langid
 from ..text.postings import Posting, as_posting, has_description
 from .models import AUTO, BY_LANGUAGE, MODELS, ModelSpec, resolve
 from .pipeline import Candidates, Pipeline, available_models, encoder_folder, model_spec
-from .ranking import Prediction, Thresholds
+from .ranking import Prediction, Tagged, Thresholds
 from .rules import Rules, rules_path
 
 
-def detect_language(posting: Posting) -> str:
-    """The posting's given language, else the one detected from its title and the start of its description."""
-    return detect_languages([posting])[0]
-
-
 def detect_languages(postings: Sequence[Posting]) -> list[str]:
-    """detect_language of each posting, the undeclared ones detected in one batch."""
+    """Each posting's given language, else the one detected from its title and the start of its description (the
+    undeclared ones in one batch)."""
     texts = [p.title + " " + p.description[:200] for p in postings if not p.language]
     detected = iter(langid.detect_many(texts) if texts else [])
     return [p.language or next(detected) for p in postings]
@@ -229,19 +225,20 @@ class Tagger:
         min_confidence drops predictions whose calibrated confidence is below it (trained models only), so an
         empty list marks a posting to route to a person.
         """
-        return [preds for preds, _ in self.tag_with_models(items, model, topk, min_confidence=min_confidence)]
+        return [t.predictions for t in self.tag_with_models(items, model, topk, min_confidence=min_confidence)]
 
     def tag_with_models(
         self, items: Sequence[object], model: str | Sequence[str] = AUTO, topk: int = 5,
         min_score: float | None = None, min_confidence: float | None = None,
-    ) -> list[tuple[list[Prediction], str]]:
-        """Like tag, with the model that answered each item. model may also name one model per item. The
-        thresholds cut each ranked list by the one rule of ``ranking.Thresholds``."""
+    ) -> list[Tagged]:
+        """Like tag, with the model that answered each item and its language as routing took it (``Tagged``).
+        model may also name one model per item. The thresholds cut each ranked list by the one rule of
+        ``ranking.Thresholds``."""
         thresholds = Thresholds(topk, min_score, min_confidence)
         postings = [as_posting(item) for item in items]
         routed_languages = self._routed(postings, model)
         routed = [(name, lang not in MODELS[name].languages) for name, lang in routed_languages]
-        out: list[tuple[list[Prediction], str] | None] = [None] * len(postings)
+        out: list[Tagged | None] = [None] * len(postings)
         if min_confidence is not None:
             self.require_calibrated(name for name, _ in routed)
         rules = self.rules
@@ -257,7 +254,7 @@ class Tagger:
                     first = matched[k][0] if matched else None
                     if first is not None:
                         preds = self._ruled(self.taxonomy.position[first], scores[k], probs, name, preds)
-                    out[row] = (thresholds.cut(preds), name)
+                    out[row] = Tagged(thresholds.cut(preds), name, routed_languages[row][1])
         return out  # type: ignore[return-value]
 
     @contextmanager
