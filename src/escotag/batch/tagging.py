@@ -26,18 +26,23 @@ from .files import Writer, file_format, read_rows
 # (CLI, 2 cores) in batches of 1,024 rows against 13.5-13.9 s in batches of 512; EnV2 9.6-9.8 s either way. Texts
 # are still encoded and scored a few hundred at a time (BatchedEncoder, index.concepts.QUERY_CHUNK).
 BATCH_ROWS = 1024
+# At most this many batches at once: each in flight holds ~100 MB of score matrices (EnV2 on 20,000 titles, 2 cores:
+# peak RSS 539 MB with one, 640 MB with two). Measured on 2 cores only; on more, 8 one-thread batches should still
+# beat one batch on every core, whose single-threaded steps do not shrink with more BLAS threads.
+MAX_WORKERS = 8
 
 
 def workers(tagger: Tagger) -> int:
-    """How many batches are tagged at once. One per core, each on one BLAS thread, when every encoder computes with
-    numpy's BLAS: a batch's single-threaded steps (n-gram lookup, per-concept maxima, top-k, the encoder's layer
-    norms) then overlap another's products; 20,000 real titles with EnV2 on 2 cores took 8.9 s in-process as one
-    batch at a time on both cores, 6.4-7.0 s as two batches on one core each, the same output. Encoders with thread
-    pools of their own (e5's OpenMP, ONNX Runtime) tag one batch at a time on every core: two of them
-    oversubscribe the cores."""
+    """How many batches are tagged at once. One per core (up to MAX_WORKERS), each on one BLAS thread, when every
+    encoder computes with numpy's BLAS: a batch's single-threaded steps (n-gram lookup, per-concept maxima, top-k,
+    the encoder's layer norms) then overlap another's products; 20,000 real titles with EnV2 on 2 cores took 8.9 s
+    in-process as one batch at a time on both cores, 6.4-7.0 s as two batches on one core each, the same output.
+    Encoders with thread pools of their own (e5's OpenMP, ONNX Runtime) tag one batch at a time on every core: two
+    of them oversubscribe the cores."""
     if not all(getattr(p.encoder, "threads_follow_blas", False) for p in tagger.pipelines.values()):
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, MAX_WORKERS)
 
 
 @dataclass
