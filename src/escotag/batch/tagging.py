@@ -4,7 +4,6 @@ write results in input order, and checkpoint after every batch so that a killed 
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +14,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
+from ..settings import usable_cores
 from ..tagging.models import AUTO, resolve
 from ..tagging.ranking import Tagged
 from ..tagging.tagger import Tagger
@@ -41,8 +41,7 @@ def workers(tagger: Tagger) -> int:
     of them oversubscribe the cores."""
     if not all(getattr(p.encoder, "threads_follow_blas", False) for p in tagger.pipelines.values()):
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return min(cores, MAX_WORKERS)
+    return min(usable_cores(), MAX_WORKERS)
 
 
 @dataclass

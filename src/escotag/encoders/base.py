@@ -40,19 +40,22 @@ class BatchedEncoder:
     batch_size = BATCH_SIZE
     # it computes with numpy's BLAS alone, so threadpoolctl's limits hold its threads (``batch.tagging.workers``)
     threads_follow_blas = False
+    # batch texts of similar length together: an encoder that pads a batch to its longest text wastes less
+    by_length = False
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         unique = list(dict.fromkeys(texts))
+        order = sorted(range(len(unique)), key=lambda i: len(unique[i])) if self.by_length else range(len(unique))
         out = np.empty((len(unique), self.dim), dtype=np.float32)
         bar = tqdm(total=len(unique), desc=f"encoding ({self.name})", unit="text",
                    disable=None if progress else True, leave=False)
         for start in range(0, len(unique), self.batch_size):
-            batch = unique[start : start + self.batch_size]
-            out[start : start + len(batch)] = l2_normalize(self._encode_batch(batch))
-            bar.update(len(batch))
+            rows = order[start : start + self.batch_size]
+            out[rows] = l2_normalize(self._encode_batch([unique[i] for i in rows]))
+            bar.update(len(rows))
         bar.close()
         if len(unique) == len(texts):
             return out

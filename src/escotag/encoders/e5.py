@@ -29,6 +29,9 @@ class E5Encoder(BatchedEncoder):
 
     name = "e5"
     dim = 384
+    # padded_chunks sorts each batch by length; sorting every text first pads less (2 cores: ESCO labels 425 ->
+    # 461/s, description leads 74 -> 84/s; vectors within 5e-8)
+    by_length = True
 
     def __init__(self, prefix: str = "query", adapter: str | Path | None = None) -> None:
         try:

