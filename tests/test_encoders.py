@@ -183,12 +183,10 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     import onnxruntime
 
     from escotag.encoders.mpnet_graph import mpnet_graph
+    from escotag.encoders.onnx import mean_pooled
 
     session = onnxruntime.InferenceSession(mpnet_graph(folder), providers=["CPUExecutionProvider"])
-    graph = []
-    for ids in (encoding.ids for encoding in encoder._tokenizer.encode_batch(texts)):
-        ids = np.array([ids], dtype=np.int64)
-        graph.append(session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0].mean(axis=0))
+    graph = [mean_pooled(session, e.ids) for e in encoder._tokenizer.encode_batch(texts)]
     assert np.sum(l2_normalize(np.array(graph)) * exact, axis=1).min() > 0.99999  # the float graph is the model
     again = mpnet.mpnet_encoder()  # the export is reused
     assert np.allclose(again.encode(texts[:2]), vectors[:2], atol=1e-6)

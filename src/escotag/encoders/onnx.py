@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,12 @@ def cpu_session(model: str | bytes, threads: int | None = None) -> object:
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
+def mean_pooled(session: object, token_ids: list[int]) -> np.ndarray:
+    """The mean of the last hidden layer over one text's tokens (run alone: no padding)."""
+    ids = np.array([token_ids], dtype=np.int64)
+    return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0].mean(axis=0)
+
+
 def onnx_model(source: Path, target: Path) -> Path:
     """The int8 ONNX export of a sentence-transformers folder, made once into target (reused afterwards)."""
     if not (target / MODEL_FILE).exists():
@@ -81,19 +88,15 @@ class OnnxEncoder(BatchedEncoder):
         except ImportError as exc:
             raise ConfigError(f"encoder {name!r} on the CPU needs onnxruntime and tokenizers: "
                               "pip install 'escotag[mpnet]'") from exc
-        self._streams = usable_cores()
         self._session = cpu_session(str(folder / MODEL_FILE), threads=1)
+        self._runs = ThreadPoolExecutor(usable_cores(), thread_name_prefix=f"escotag-{name}")
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.no_padding()  # the saved tokenizer pads every text to a fixed length
         self._tokenizer.enable_truncation(max_tokens)
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         self.name, self.id, self.max_tokens = name, id, max_tokens
 
-    def _run(self, token_ids: list[int]) -> np.ndarray:
-        ids = np.array([token_ids], dtype=np.int64)
-        return self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0].mean(axis=0)
-
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
-        with ThreadPoolExecutor(self._streams) as pool:  # ONNX Runtime releases the GIL while it runs
-            return np.stack(list(pool.map(self._run, ids))).astype(np.float32, copy=False)
+        # ONNX Runtime releases the GIL while it runs
+        return np.stack(list(self._runs.map(partial(mean_pooled, self._session), ids)))
