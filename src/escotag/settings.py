@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     home: Path = Path("~/.cache/escotag")  # built indices, merged encoders, review queue, rules
     models: Path | None = None  # trained heads (escotag train); None: home/models
     esco_dir: str | None = None  # a CSV export folder or zip, or a packed snapshot; None: the embedded snapshot
-    encoder: str | None = None  # the encoder plan; None: fast
+    encoder: str | None = None  # the encoder plan; None: accurate
     rules: Path | None = None  # the rules CSV; None: home/rules.csv when it exists
     device: str = "auto"  # where torch encoders run: auto, cpu, cuda, cuda:N
     database_url: str | None = None  # the review queue; None: SQLite under home

@@ -45,7 +45,7 @@ MinConfidenceOpt = Annotated[float | None, typer.Option(
 
 EncoderOpt = Annotated[str | None, typer.Option(
     "--encoder", "-e", envvar="ESCOTAG_ENCODER", show_envvar=True,
-    help="Encoder plan: fast (default), accurate, use, e5, mpnet, st:<path or hub id>, or an ensemble such as "
+    help="Encoder plan: accurate (default), fast, use, e5, mpnet, st:<path or hub id>, or an ensemble such as "
          "use+e5 or 'en=use*0.4+mpnet*0.6;*=use+e5' (README: Encoders).")]
 
 

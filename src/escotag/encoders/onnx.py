@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
 from ..settings import usable_cores
 from ..storage import write_atomically
 from .base import BatchedEncoder
@@ -28,13 +27,10 @@ QUANTISED = ("q", "k", "v", "ao", "fi")  # each layer's linear maps given int8 w
 
 
 def _export(source: Path, tmp: Path) -> None:
-    try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        from .mpnet_graph import mpnet_graph
-    except ImportError as exc:
-        raise ConfigError(f"building {source.name}'s ONNX graph needs onnx, onnxruntime and safetensors: "
-                          "pip install 'escotag[mpnet]'") from exc
+    from .mpnet_graph import mpnet_graph
+
     (tmp / "model.onnx").write_bytes(mpnet_graph(source))
     layers = json.loads((source / "config.json").read_text())["num_hidden_layers"]
     logging.disable(logging.WARNING)  # the quantiser's advice is about graphs in general, not about this one
@@ -82,12 +78,8 @@ class OnnxEncoder(BatchedEncoder):
     batch_size = 256  # texts per progress step
 
     def __init__(self, folder: Path, name: str, id: str, max_tokens: int) -> None:
-        try:
-            import onnxruntime  # noqa: F401  (checked here, used by cpu_session)
-            from tokenizers import Tokenizer
-        except ImportError as exc:
-            raise ConfigError(f"encoder {name!r} on the CPU needs onnxruntime and tokenizers: "
-                              "pip install 'escotag[mpnet]'") from exc
+        from tokenizers import Tokenizer
+
         self._session = cpu_session(str(folder / MODEL_FILE), threads=1)
         self._runs = ThreadPoolExecutor(usable_cores(), thread_name_prefix=f"escotag-{name}")
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))

@@ -51,7 +51,7 @@ class Tagger:
     """Tags postings with ESCO occupations. Models load on first use and share encoders and language blocks.
 
     ``encoder`` is an encoder plan (``fast``, ``accurate``, ``use``, ``e5``, ``use+e5``, …; default
-    ESCOTAG_ENCODER, else ``fast``) or an Encoder object. Each encoder the plan names runs its own
+    ESCOTAG_ENCODER, else ``accurate``) or an Encoder object. Each encoder the plan names runs its own
     Pipeline; a model's score is the weighted sum of its pipelines' standardised scores.
 
     A model trained with ``escotag train`` (found in ``models``, default ESCOTAG_MODELS or ESCOTAG_HOME/models,
