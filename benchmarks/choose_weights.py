@@ -8,6 +8,11 @@ all rows (the value to ship). The MELO sets are not read: they only check the ch
 
     python benchmarks/choose_weights.py [--encoders use,e5]   # needs `escotag train -m EnV2 --encoder ENC` first
 
+An encoder fine-tuned on these titles (e5ft) is scored out-of-fold: ``--adapters`` names one adapter per fold, each
+trained with that fold held out (`escotag finetune --holdout-fold F`; ``shipped`` for the package's, fold 5), and
+each fold's rows are scored by its own adapter. Choosing on four folds then uses adapters that saw the fifth fold's
+titles (never its scores): the usual out-of-fold stacking; a fully nested choice would take 20 trainings.
+
 Prints a JSON summary.
 """
 
@@ -25,7 +30,7 @@ from escotag import Tagger
 from escotag.evaluation.evaluators import postings_ranking
 from escotag.metrics import gold_ranks, metrics
 from escotag.tagging.tagger import fuse
-from escotag.text.postings import clean_title, read_labelled
+from escotag.text.postings import clean_title, fold_of, read_labelled
 
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))
 HEAD_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -33,17 +38,40 @@ SHARE_GRID = tuple(round(x, 2) for x in np.arange(0.0, 1.0001, 0.05))
 FOLDS = 5
 
 
-def parts(encoder: str, path: Path) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
-    """Untrained EnV2 scores of the titles, the trained EnV2 head's logits on them, and their gold."""
-    untrained = postings_ranking(path, Tagger(encoder=encoder, trained=False, progress=False), "EnV2", "title")
+def parts(encoder: str, path: Path, fold: int | None = None) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """Untrained EnV2 scores of the titles (of one fold: 1..5), the trained EnV2 head's logits on them, and their
+    gold."""
+    untrained = postings_ranking(path, Tagger(encoder=encoder, trained=False, progress=False), "EnV2", "title",
+                                 fold=fold)
     tagger = Tagger(encoder=encoder, progress=False)
     head = tagger.trained("EnV2")
     if head is None:
         raise SystemExit(f"no trained EnV2 for {encoder}: run escotag train -m EnV2 --encoder {encoder}")
-    titles = [clean_title(r["title"]) for r in read_labelled(path)]
+    rows = read_labelled(path)
+    if fold is not None:
+        rows = [r for r, f in zip(rows, fold_of(len(rows)), strict=True) if f == fold - 1]
+    titles = [clean_title(r["title"]) for r in rows]
     logits = np.concatenate([head.head.logits(tagger.pipeline.embed(titles[s : s + 512]))
                              for s in range(0, len(titles), 512)])
     return untrained.scores, logits, untrained.gold
+
+
+def out_of_fold_parts(adapters: list[str], path: Path) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """parts() of e5ft with each fold's rows scored by the adapter that fold was held out of."""
+    folds = fold_of(len(read_labelled(path)))
+    if len(adapters) != FOLDS:
+        raise SystemExit(f"--adapters needs {FOLDS} adapters, one per held-out fold, in fold order")
+    scores = logits = None
+    gold: list[list[int]] = [[] for _ in folds]
+    for fold, adapter in enumerate(adapters, 1):
+        s0, h, g = parts("e5ft" if adapter == "shipped" else f"e5ft:{adapter}", path, fold)
+        rows = np.flatnonzero(folds == fold - 1)
+        if scores is None:
+            scores, logits = np.zeros((len(folds), s0.shape[1]), s0.dtype), np.zeros((len(folds), h.shape[1]), h.dtype)
+        scores[rows], logits[rows] = s0, h
+        for i, row in enumerate(rows):
+            gold[row] = g[i]
+    return scores, logits, gold
 
 
 def scored(scores: np.ndarray, gold: list[list[int]], rows: np.ndarray) -> tuple[float, dict[int, float]]:
@@ -80,11 +108,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoders", default="use,e5", help="one encoder, or two for the ensemble share")
     parser.add_argument("--file", default=str(SHARED / "eval/postings/jobbert_val_titles_en.csv"))
+    parser.add_argument("--adapters", help="e5ft's adapter per held-out fold, comma-separated in fold order "
+                        "('shipped' for the package's, fold 5): scores e5ft out-of-fold")
     args = parser.parse_args()
     path = Path(args.file)
     pieces, gold = {}, None
     for enc in args.encoders.split(","):
-        s0, h, gold = parts(enc, path)
+        if enc == "e5ft" and args.adapters:
+            s0, h, gold = out_of_fold_parts(args.adapters.split(","), path)
+        else:
+            s0, h, gold = parts(enc, path)
         pieces[enc] = (s0, h)
     n = len(gold)
     out_of_fold = np.zeros_like(next(iter(pieces.values()))[0])
