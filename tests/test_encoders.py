@@ -192,9 +192,9 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     assert np.allclose(again.encode(texts[:2]), vectors[:2], atol=1e-6)
 
 
-def test_the_default_plan_tags_titles_and_postings_in_every_language(esco_slice, monkeypatch):
+def test_the_default_plan_tags_real_titles_and_a_posting(esco_slice, monkeypatch):
     """With no plan named anywhere, escotag runs accurate: use with the fine-tuned e5 on titles, mpnet reading English
-    postings with a description whole; its answers on real titles and a posting are right."""
+    postings with a description whole; its answers on titles in four languages and an English posting are right."""
     from escotag.encoders import mpnet
     from escotag.text.postings import Posting
 
