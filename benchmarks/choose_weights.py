@@ -30,7 +30,7 @@ from escotag import Tagger
 from escotag.evaluation.evaluators import postings_ranking
 from escotag.metrics import gold_ranks, metrics
 from escotag.tagging.tagger import fuse
-from escotag.text.postings import clean_title, fold_of, read_labelled
+from escotag.text.postings import clean_title, fold_of, read_labelled, rows_of_fold
 
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))
 HEAD_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -49,7 +49,7 @@ def parts(encoder: str, path: Path, fold: int | None = None) -> tuple[np.ndarray
         raise SystemExit(f"no trained EnV2 for {encoder}: run escotag train -m EnV2 --encoder {encoder}")
     rows = read_labelled(path)
     if fold is not None:
-        rows = [r for r, f in zip(rows, fold_of(len(rows)), strict=True) if f == fold - 1]
+        rows = rows_of_fold(rows, fold)
     titles = [clean_title(r["title"]) for r in rows]
     logits = np.concatenate([head.head.logits(tagger.pipeline.embed(titles[s : s + 512]))
                              for s in range(0, len(titles), 512)])

@@ -32,7 +32,7 @@ from ..tagging.models import AUTO, BY_LANGUAGE, MODELS, resolve
 from ..tagging.pipeline import Candidates, Pipeline, available_models, occupation_description
 from ..tagging.tagger import Tagger
 from ..text.normalization import label_variants
-from ..text.postings import FOLDS, Posting, fold_of, read_labelled
+from ..text.postings import FOLDS, Posting, read_labelled, rows_of_fold
 
 
 @dataclass
@@ -255,7 +255,7 @@ def postings_ranking(path: str | Path, tagger: Tagger, model: str = "EnV2", fiel
     rows = read_labelled(path)
     check_adapters(tagger.pipelines.values(), labelled=Path(path), fold=fold)
     if fold is not None:
-        rows = [r for r, f in zip(rows, fold_of(len(rows)), strict=True) if f == fold - 1]
+        rows = rows_of_fold(rows, fold)
     use_description = "description" in fields
     postings = [Posting(r["title"], r.get("description", "") if use_description else "") for r in rows]
     routed = tagger.routes(postings, model)

@@ -100,6 +100,11 @@ def fold_of(n: int, folds: int = FOLDS) -> np.ndarray:
     return out
 
 
+def rows_of_fold(rows: list, fold: int) -> list:
+    """The rows of one fold (1..FOLDS) of a labelled file's rows, by ``fold_of``."""
+    return [r for r, f in zip(rows, fold_of(len(rows)), strict=True) if f == fold - 1]
+
+
 def read_labelled(path: str | Path) -> list[dict]:
     """Rows of a labelled postings CSV (id,title,description,gold_uri[,acceptable_uris])."""
     path = Path(path)
