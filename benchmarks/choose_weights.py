@@ -33,7 +33,7 @@ from escotag.tagging.tagger import fuse
 from escotag.text.postings import clean_title, fold_of, read_labelled, rows_of_fold
 
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))
-HEAD_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+HEAD_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 SHARE_GRID = tuple(round(x, 2) for x in np.arange(0.0, 1.0001, 0.05))
 FOLDS = 5
 

@@ -38,7 +38,8 @@ def test_plan_parsing():
     assert accurate.members("en", described=True) == (("use", 0.4), ("mpnet", 0.6))  # lang.described first
     assert accurate.members("de", described=True) == (("use", 1.0),)  # then described
     assert accurate.members("en", cross_lingual=True, described=True) == (("use", 1.0),)  # xling before both
-    assert accurate.members("en") == (("use", 0.4), ("e5ft", 0.6)) and accurate.encoders == ["use", "e5ft", "mpnet"]
+    assert accurate.members("en") == (("e5ft", 1.0),) and accurate.members("de") == (("use", 0.4), ("e5ft", 0.6))
+    assert accurate.encoders == ["use", "e5ft", "mpnet"]
     assert EncoderPlan.parse(accurate.describe()).parts == accurate.parts
     assert EncoderPlan.parse(crossing.describe()) == crossing
     for bad, message in [("use*x", "not a number"), ("use*-1", "positive"), ("en=use", "every other language"),
@@ -199,8 +200,9 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
 
 
 def test_the_default_plan_tags_real_titles_and_a_posting(esco_slice, monkeypatch):
-    """With no plan named anywhere, escotag runs accurate: use with the fine-tuned e5 on titles, mpnet reading English
-    postings with a description whole; its answers on titles in four languages and an English posting are right."""
+    """With no plan named anywhere, escotag runs accurate: the fine-tuned e5 on English titles, with use on the others,
+    mpnet reading English postings with a description whole; its answers on titles in four languages and an English
+    posting are right."""
     from escotag.text.postings import Posting
 
     _mpnet_parts_or_skip()
