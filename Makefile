@@ -60,7 +60,8 @@ serve: build  ## set up, build missing indices, train missing model heads, serve
 	$(BIN)/escotag serve --encoder $(ENCODER) --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 # The speed benchmarks measure the high-throughput plan unless told otherwise (ENCODER=accurate BENCH_TITLES=2000
-# BENCH_POSTINGS=300 BENCH_TRAIN=0 for the default plan: its build alone takes ~17 min)
+# BENCH_POSTINGS=300 BENCH_TRAIN=0 for the default plan: its build alone takes ~17 min; BENCH_HOME=<a built
+# ESCOTAG_HOME> measures there instead of building from scratch)
 bench bench-spark bench-rules loadtest: ENCODER = fast
 
 bench: install  ## speed figures for the README, fast plan (not a test; ENCODER=accurate … for the default: see above)

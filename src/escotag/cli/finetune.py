@@ -25,7 +25,7 @@ def finetune(
     out: Annotated[Path | None, typer.Option(
         "--out", help="Adapter folder (default ESCOTAG_HOME/adapters/e5-occupations); use it as encoder "
                       "'e5ft:<folder>'.")] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 900,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 1500,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Pairs per step (in-batch negatives).")
                           ] = 128,
     learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, linear decay).")] = 5e-4,
