@@ -8,7 +8,10 @@ from typing import Annotated
 import typer
 
 from ..finetune.pairs import LABELLED_REPEAT
+from ..finetune.train import FinetuneConfig
 from ..text.postings import FOLDS
+
+DEFAULTS = FinetuneConfig()  # the options' defaults are the training recipe's (the shipped adapter's)
 
 
 def finetune(
@@ -25,14 +28,17 @@ def finetune(
     out: Annotated[Path | None, typer.Option(
         "--out", help="Adapter folder (default ESCOTAG_HOME/adapters/e5-occupations); use it as encoder "
                       "'e5ft:<folder>'.")] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 1500,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = DEFAULTS.steps,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Pairs per step (in-batch negatives).")
-                          ] = 128,
-    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, linear decay).")] = 5e-4,
-    rank: Annotated[int, typer.Option(min=1, help="Adapter rank.")] = 8,
-    seed: Annotated[int, typer.Option(help="Seed of the pair order and the adapter's initial weights.")] = 0,
+                          ] = DEFAULTS.batch_size,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, linear decay).")
+                             ] = DEFAULTS.learning_rate,
+    rank: Annotated[int, typer.Option(min=1, help="Adapter rank.")] = DEFAULTS.rank,
+    seed: Annotated[int, typer.Option(help="Seed of the pair order and the adapter's initial weights.")
+                    ] = DEFAULTS.seed,
     mask_isco_group: Annotated[bool, typer.Option(
-        "--mask-isco-group", help="Do not use occupations of the same ISCO-08 unit group as negatives.")] = False,
+        "--mask-isco-group", help="Do not use occupations of the same ISCO-08 unit group as negatives.")
+    ] = DEFAULTS.mask_isco_group,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in --out, if any.")] = True,
 ) -> None:
     """Contrastive fine-tuning (in-batch negatives) of e5's adapters on ESCO labels in every language (synonyms,
@@ -42,7 +48,6 @@ def finetune(
     from ..encoders.sentence_transformers import default_device
     from ..esco import load_taxonomy
     from ..finetune.pairs import esco_pairs, labelled_pairs
-    from ..finetune.train import FinetuneConfig
     from ..finetune.train import finetune as run
     from ..settings import get_settings
     from ..storage import file_sha
