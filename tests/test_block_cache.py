@@ -76,6 +76,8 @@ def test_damaged_block_is_rebuilt(esco_slice, tmp_path, monkeypatch, caplog):
 
 @pytest.mark.parametrize("n", [QUERY_CHUNK + 1, 3 * QUERY_CHUNK - 5])
 def test_large_batches_score_in_chunks_as_small_ones(tagger, n):
+    """Identity, not closeness: dense products meet on the exact grid (index.exact: every partial sum is exact, so no
+    BLAS kernel's order can change a bit), and every other step works row by row."""
     index = tagger.pipeline.index("EnV2")
     titles = [f"{TITLES[i % len(TITLES)]} {i}" for i in range(n)]
     vectors = tagger.pipeline.embed(titles)
@@ -83,3 +85,6 @@ def test_large_batches_score_in_chunks_as_small_ones(tagger, n):
     assert whole.shape == (n, index.n_concepts)
     parts = [index.score(vectors[i : i + 100], titles[i : i + 100]) for i in range(0, n, 100)]
     np.testing.assert_array_equal(whole, np.concatenate(parts))
+    for i in (0, 7, n - 1):  # alone: the product with a single query is another BLAS routine
+        np.testing.assert_array_equal(whole[i], index.score(vectors[i : i + 1], titles[i : i + 1])[0])
+    np.testing.assert_array_equal(tagger.pipeline.embed(titles[:5]), vectors[:5])  # encoder and projection

