@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
-# The USE numpy backend is much slower on one huge batch than on a few hundred texts at a time.
+# Texts per encoder call (and progress step): a few hundred keep each call's working memory small.
 BATCH_SIZE = 256
 
 
