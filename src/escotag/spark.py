@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .tagging.models import AUTO, resolve
 from .tagging.ranking import Thresholds
 from .tagging.rules import Rule, Rules
+from .text.normalization import clean_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +53,7 @@ def occupations_type():
 def tag_frame(frame: pd.DataFrame, tagger: Tagger, title_col: str, description_col: str | None, model: str,
               topk: int, min_confidence: float | None) -> pd.DataFrame:
     """One pandas batch with the occupations column added (an empty title gets an empty list)."""
-    titles = frame[title_col].fillna("").astype(str).str.strip().tolist()
+    titles = [clean_text(t) for t in frame[title_col].fillna("").astype(str)]
     descriptions = (frame[description_col].fillna("").astype(str).tolist() if description_col
                     else [""] * len(titles))
     rows = [i for i, t in enumerate(titles) if t]

@@ -18,6 +18,7 @@ from ..settings import usable_cores
 from ..tagging.models import AUTO, resolve
 from ..tagging.ranking import Tagged
 from ..tagging.tagger import Tagger
+from ..text.normalization import clean_text
 from .checkpoint import Checkpoint, input_fingerprint
 from .files import Writer, file_format, read_rows
 
@@ -143,7 +144,7 @@ def tag_file(
                     continue  # done before the run was interrupted (checkpoints fall on batch boundaries)
                 good, skipped = [], 0
                 for n, row, problem in batch:
-                    title = "" if row is None else str(row.get(columns.title) or "").strip()
+                    title = "" if row is None else clean_text(str(row.get(columns.title) or ""))
                     if row is not None and not problem and not title:
                         problem = f"empty or missing {columns.title!r}"
                     if problem:

@@ -40,7 +40,7 @@ class ServiceState:
         if not 1 <= topk <= limits.max_topk:
             raise ApiError(422, "invalid_request", f"topk must be between 1 and {limits.max_topk}")
         for i, p in enumerate(postings):
-            if not p.title.strip():
+            if not p.title:
                 raise ApiError(422, "invalid_request", f"items[{i}].title is empty")
             if len(p.title) > limits.max_title_chars:
                 raise ApiError(422, "invalid_request", f"items[{i}].title is over {limits.max_title_chars} chars")

@@ -1,4 +1,5 @@
-"""Text helpers: normalisation for lexical matching, gendered label variants, description leads."""
+"""Text helpers: a posting's text as every door hands it on, normalisation for lexical matching, gendered label
+variants, description leads."""
 
 from __future__ import annotations
 
@@ -7,6 +8,23 @@ import unicodedata
 
 _ARABIC_MAP = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ـ": None})
 _SPACES = re.compile(r"\s+")
+
+
+# dropped from every posting: zero-width characters, the soft hyphen, and control characters that are not spaces
+_INVISIBLE = dict.fromkeys([0x00AD, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF]
+                           + [c for c in [*range(0x20), *range(0x7F, 0xA0)] if not chr(c).isspace()])
+
+
+def clean_text(text: str, lines: bool = False) -> str:
+    """A posting's text as every door hands it on: Unicode NFC, zero-width and control characters dropped, runs of
+    spaces of any kind (no-break, tabs, line breaks) as one plain space, none at either end. With ``lines``
+    (descriptions) line breaks stay, each line cleaned so, blank lines dropped."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    text = text.translate(_INVISIBLE)
+    if lines:
+        return "\n".join(cleaned for line in text.splitlines() if (cleaned := " ".join(line.split())))
+    return " ".join(text.split())
 
 
 def normalize(text: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .normalization import lead
+from .normalization import clean_text, lead
 
 # Only the lead of a description is encoded: it is where ads say what the job is, and encoding cost grows
 # with length (see README, "Speed").
@@ -30,10 +30,17 @@ _GENDER = re.compile(
 
 @dataclass(frozen=True)
 class Posting:
+    """A posting as every door hands it on: its title and description cleaned once, here (``clean_text``), so
+    stray spaces, no-break and zero-width characters or decomposed accents never change an answer."""
+
     title: str
     description: str = ""
     id: str | None = None
     language: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "title", clean_text(self.title))
+        object.__setattr__(self, "description", clean_text(self.description, lines=True))
 
 
 def as_posting(item: object) -> Posting:
@@ -51,7 +58,7 @@ def as_posting(item: object) -> Posting:
         posting = Posting(*(str(x or "") for x in item))
     else:
         raise ConfigError(f"cannot read a posting from {type(item).__name__}: give a title string or a dict")
-    if not posting.title.strip():
+    if not posting.title:
         raise ConfigError("a posting needs a non-empty title")
     return posting
 
