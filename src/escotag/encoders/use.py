@@ -30,7 +30,8 @@ class UniversalSentenceEncoder(BatchedEncoder):
     # that keep the ESCO dev split's mean MRR (11 tasks, titles / postings): .6801 / .7309 at 512, .6798 / .7317
     # at 256, .6801 / .7317 at 192, .6791 / .7312 at 160, .6764 / .7315 at 128.
     dense_dims = 192
-    # its calls run one per BLAS thread that threadpoolctl allows (``batch.tagging.workers`` sets one per batch)
+    # its ONNX Runtime calls run one at a time where threadpoolctl holds BLAS to one thread (``batch.tagging.workers``
+    # does, to tag one batch per core), else several at once, one per core
     threads_follow_blas = True
 
     def __init__(self, fast_tokenizer: bool = True) -> None:
@@ -86,8 +87,8 @@ class UniversalSentenceEncoder(BatchedEncoder):
             summed = np.add.reduceat(feats, np.cumsum(lengths) - lengths, axis=0)  # a text's rows, in order
             return self._sentences.run(None, {"summed": summed, "lens": lengths[:, None].astype(np.float32)})[0]
 
-        parallel = min(len(groups), max(1, min((c.num_threads for c in self._blas.lib_controllers), default=1)))
-        parts = map(run, groups) if parallel == 1 else self._runs.map(run, groups)
+        blas_threads = min((c.num_threads for c in self._blas.lib_controllers), default=1)
+        parts = map(run, groups) if len(groups) == 1 or blas_threads <= 1 else self._runs.map(run, groups)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for rows, vectors in zip(groups, parts, strict=True):
             out[rows] = vectors
