@@ -64,7 +64,7 @@ serve: build  ## set up, build missing indices, train missing model heads, serve
 # ESCOTAG_HOME> measures there instead of building from scratch)
 bench bench-spark bench-rules loadtest: ENCODER = fast
 
-bench: install  ## speed figures for the README, fast plan (not a test; ENCODER=accurate … for the default: see above)
+bench: install  ## speed figures for docs/speed.md, fast plan (not a test; ENCODER=accurate … for the default: see above)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench.py
 
 bench-spark: install build  ## Spark vs CLI throughput on 200,000 real titles, Parquet to Parquet (not a test; needs Java)
@@ -73,7 +73,7 @@ bench-spark: install build  ## Spark vs CLI throughput on 200,000 real titles, P
 bench-rules: install build  ## tagging speed with 10,000 rules loaded vs none, same titles, same process (not a test)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench_rules.py
 
-eval: install  ## accuracy figures for the README, untrained then trained, on every labelled set (make train first; ENCODER=accurate; jobbert whole is refused for e5ft plans: its fold 5 follows)
+eval: install  ## accuracy figures for docs/accuracy.md, untrained then trained, on every labelled set (make train first; ENCODER=accurate; jobbert whole is refused for e5ft plans: its fold 5 follows)
 	for t in --untrained ""; do \
 	for d in usa_q_en_c_en deu_q_de_c_de nld_q_nl_c_nl prt_q_pt_c_pt deu_q_de_c_en nld_q_nl_c_en prt_q_pt_c_en; do \
 	  $(BIN)/escotag eval melo $(SHARED)/eval/melo/$$d $$t --encoder $(ENCODER) --json | tail -n 1; done; \

@@ -27,9 +27,9 @@ import numpy as np
 from sklearn.model_selection import KFold
 
 from escotag import Tagger
-from escotag.evaluation.evaluators import postings_ranking
+from escotag.evaluation.postings import postings_ranking
 from escotag.metrics import gold_ranks, metrics
-from escotag.tagging.tagger import fuse
+from escotag.tagging.fusion import fuse
 from escotag.text.postings import clean_title, fold_of, read_labelled, rows_of_fold
 
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from escotag import Tagger
-from escotag.index.concepts import QUERY_CHUNK
+from escotag.index.views import QUERY_CHUNK
 from escotag.settings import get_settings
 
 TITLES = ["software developer", "Bäcker", "nurse", "chef de partie", "civil engineer", "electrician",

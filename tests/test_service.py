@@ -215,3 +215,55 @@ def test_escotag_serve_never_logs_the_key(esco_slice, tmp_path):
     text = log.read()
     assert "POST /occupations-detection" in text  # the access log is there...
     assert KEY not in text  # ...and holds the key nowhere
+
+
+def test_every_json_response_has_a_schema(base):
+    """/docs shows a schema for every JSON answer a route gives, errors included."""
+    spec = httpx.get(f"{base}/openapi.json").json()
+    seen = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                assert schema and set(schema) & {"$ref", "items", "anyOf", "properties"}, (method, path, status)
+                seen += 1
+    assert seen >= 12 * 2
+
+
+def test_v1_models_is_escotag_models_json(base, esco_slice):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import base_env
+
+    served = httpx.get(f"{base}/v1/models").json()
+    env = {**base_env(), "ESCOTAG_ESCO_DIR": str(esco_slice), "ESCOTAG_HOME": os.environ["ESCOTAG_HOME"]}
+    listed = json.loads(subprocess.run([sys.executable, "-m", "escotag", "models", "--json", "--encoder", "fast"],
+                                       capture_output=True, text=True, env=env, check=True).stdout)
+    assert all(m.pop("ready") is None for m in listed) and {m.pop("ready") for m in served} == {True, False}
+    assert listed == served
+
+
+def test_a_failing_request_fails_alone(base):
+    """Requests tagged in one batch: one whose thresholds its routed model cannot meet (confidences of an untrained
+    model, known only once auto has routed it) gets its error; the others their answers."""
+    titles = ["chef", "baker", "nurse", "electrician", "accountant", "pharmacist"]
+    alone = {t: httpx.post(f"{base}/v1/tag", json={"items": [{"title": t}]}).json()["items"] for t in titles}
+    results: dict[int, httpx.Response] = {}
+
+    def call(i: int) -> None:
+        extra = {"min_confidence": 0.5} if i % 4 == 3 else {}
+        results[i] = httpx.post(f"{base}/v1/tag", json={"items": [{"title": titles[i % 6]}], **extra})
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, r in results.items():
+        if i % 4 == 3:
+            assert r.status_code == 422 and "not trained" in r.json()["error"]["message"]
+        else:
+            assert r.status_code == 200 and r.json()["items"] == alone[titles[i % 6]]

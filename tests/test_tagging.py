@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from escotag import ConfigError, Posting
-from escotag.text.langid import detect
+from escotag.text.langid import detect_many
 
 CASES = [
     ("software developer", "En", "software developer"),
@@ -63,11 +63,9 @@ def test_bad_inputs(tagger):
 
 
 def test_language_routing():
-    assert detect("مصمم - Kitchen Designer (AutoCAD)") == "ar"
-    assert detect("Softwareentwickler im Bereich Bankwesen") == "de"
-    assert detect("Verpleegkundige in het ziekenhuis") == "nl"
-    assert detect("Інженер-програміст") == "uk"
-    assert detect("12345") == "en"
+    assert detect_many(["مصمم - Kitchen Designer (AutoCAD)", "Softwareentwickler im Bereich Bankwesen",
+                        "Verpleegkundige in het ziekenhuis", "Інженер-програміст", "12345"]) == \
+        ["ar", "de", "nl", "uk", "en"]
 
 
 def test_batched_language_ids_are_the_one_at_a_time_ones():
@@ -79,7 +77,7 @@ def test_batched_language_ids_are_the_one_at_a_time_ones():
     one_by_one = [langid._by_script(t, "en") or langid._code(detector.detect_language_of(t), "en") for t in texts]
     assert langid.detect_many(texts) == one_by_one == ["de", "fr", "ar", "nl", "en", "pt", "uk", "en", "de", "es"]
     assert langid.detect_many(texts) == one_by_one  # the second time from memory
-    assert langid.detect("12", default="de") == "de"
+    assert langid.detect_many(["12"], default="de") == ["de"]
 
 
 def test_mixed_arabic_english_title(tagger):

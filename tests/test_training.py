@@ -11,7 +11,10 @@ import pytest
 from conftest import base_env, write_labelled
 from escotag import ConfigError, Tagger, load_taxonomy
 from escotag.errors import LeakageError
-from escotag.evaluation.evaluators import eval_esco_xling, eval_melo, eval_postings, training_languages
+from escotag.evaluation.melo import eval_melo
+from escotag.evaluation.postings import eval_postings
+from escotag.evaluation.protocol import training_languages
+from escotag.evaluation.xling import eval_esco_xling
 from escotag.learn.training import esco_examples, train
 from escotag.learn.tuning import dev_tasks
 

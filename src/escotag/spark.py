@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from .tagging.tagger import Tagger
 
 OUTPUT_COLUMN = "occupations"
+# a Prediction's fields (``Prediction.to_dict``), then the model that answered
 PREDICTION_FIELDS = (("uri", "string"), ("label", "string"), ("label_en", "string"), ("isco_code", "string"),
-                     ("score", "double"), ("confidence", "double"), ("source", "string"), ("model", "string"))
+                     ("isco_label", "string"), ("score", "double"), ("confidence", "double"), ("source", "string"),
+                     ("model", "string"))
 _TAGGERS: dict[tuple, Tagger] = {}  # per Python worker process
 
 
@@ -42,8 +44,8 @@ def _worker_tagger(encoder: str | None, rules: tuple[str, list[Rule]] | None) ->
 
 
 def occupations_type():
-    """The Spark type of the column tag_dataframe adds: array<struct<uri, label, label_en, isco_code, score,
-    confidence, source, model>>."""
+    """The Spark type of the column tag_dataframe adds: array<struct<uri, label, label_en, isco_code, isco_label,
+    score, confidence, source, model>>."""
     from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
     types = {"string": StringType(), "double": DoubleType()}
@@ -51,19 +53,17 @@ def occupations_type():
 
 
 def tag_frame(frame: pd.DataFrame, tagger: Tagger, title_col: str, description_col: str | None, model: str,
-              topk: int, min_confidence: float | None) -> pd.DataFrame:
+              thresholds: Thresholds) -> pd.DataFrame:
     """One pandas batch with the occupations column added (an empty title gets an empty list)."""
     titles = [clean_text(t) for t in frame[title_col].fillna("").astype(str)]
     descriptions = (frame[description_col].fillna("").astype(str).tolist() if description_col
                     else [""] * len(titles))
     rows = [i for i, t in enumerate(titles) if t]
-    results = tagger.tag_with_models([{"title": titles[i], "description": descriptions[i]} for i in rows], model,
-                                     topk, min_confidence=min_confidence) if rows else []
+    results = tagger.tag_each([{"title": titles[i], "description": descriptions[i]} for i in rows], model,
+                              thresholds) if rows else []
     column: list[list[dict]] = [[] for _ in titles]
     for i, tagged in zip(rows, results, strict=True):
-        column[i] = [{"uri": p.uri, "label": p.label, "label_en": p.label_en, "isco_code": p.isco_code,
-                      "score": p.score, "confidence": p.confidence, "source": p.source, "model": tagged.model}
-                     for p in tagged.predictions]
+        column[i] = [p.to_dict() | {"model": tagged.model} for p in tagged.predictions]
     out = frame.copy()
     out[OUTPUT_COLUMN] = column
     return out
@@ -85,7 +85,7 @@ def tag_dataframe(df: DataFrame, title_col: str = "title", description_col: str 
             raise ConfigError(f"{name} {col!r} is not a column of the DataFrame ({', '.join(df.columns)})")
     if OUTPUT_COLUMN in df.columns:
         raise ConfigError(f"the DataFrame already has an {OUTPUT_COLUMN!r} column")
-    Thresholds(topk, min_confidence=min_confidence)  # bad thresholds fail here, not on the executors
+    thresholds = Thresholds(topk, min_confidence=min_confidence)  # bad thresholds fail here, not on the executors
     resolve(model)  # a bad model name fails here, not on the executors
     shipped = None
     if rules is not None:
@@ -98,6 +98,6 @@ def tag_dataframe(df: DataFrame, title_col: str = "title", description_col: str 
     def tag_batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         tagger = _worker_tagger(encoder, shipped)
         for frame in frames:
-            yield tag_frame(frame, tagger, title_col, description_col, model, topk, min_confidence)
+            yield tag_frame(frame, tagger, title_col, description_col, model, thresholds)
 
     return df.mapInPandas(tag_batches, schema)

@@ -1,18 +1,23 @@
-"""Files escotag writes and checks: folders swapped into place whole, contents verified by SHA-256."""
+"""Files escotag writes and checks: folders swapped into place whole, contents verified by SHA-256, and the one
+"load it, else build and save it" rule of every disk cache (vectors, index blocks, evaluation heads)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 MANIFEST = "manifest.json"
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def file_sha(path: Path) -> str:
@@ -70,3 +75,20 @@ def load_arrays(folder: Path, key: str, single: str | None = None) -> tuple[dict
             raise ValueError(f"checksum mismatch ({name})")
         arrays[name] = np.load(folder / f"{name}.npy", allow_pickle=False)
     return arrays, manifest
+
+
+def load_or_build(what: str, load: Callable[[], T | None], build: Callable[[], T], save: Callable[[T], None]) -> T:
+    """What load() finds, else build()'s value, saved. An entry that cannot be trusted (ValueError, OSError,
+    KeyError from load) is logged and rebuilt; a cache that cannot be written only costs the rebuild next time."""
+    try:
+        found = load()
+        if found is not None:
+            return found
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("%s is stale or corrupt (%s): rebuilding it", what, exc)
+    value = build()
+    try:
+        save(value)
+    except OSError as exc:
+        log.warning("could not write %s (%s); continuing without it", what, exc)
+    return value

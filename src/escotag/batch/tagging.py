@@ -15,31 +15,26 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
 from ..settings import usable_cores
-from ..tagging.models import AUTO, resolve
-from ..tagging.ranking import Tagged
+from ..tagging.models import AUTO
+from ..tagging.ranking import Tagged, Thresholds
 from ..tagging.tagger import Tagger
 from ..text.normalization import clean_text
 from .checkpoint import Checkpoint, input_fingerprint
 from .files import Writer, file_format, read_rows
 
 # Rows per batch. An auto batch is scored per model, and a model that answers a few rows of a batch costs nearly as
-# much as one that answers many (its label vectors are read whole): 20,000 real titles with auto took 12.8-13.0 s
-# (CLI, 2 cores) in batches of 1,024 rows against 13.5-13.9 s in batches of 512; EnV2 9.6-9.8 s either way. Texts
-# are still encoded and scored a few hundred at a time (BatchedEncoder, index.concepts.QUERY_CHUNK).
+# much as one that answers many (its label vectors are read whole), so batches are larger than the encoders' own
+# (BatchedEncoder, index.concepts.QUERY_CHUNK); docs/speed.md has the measurements.
 BATCH_ROWS = 1024
-# At most this many batches at once: each in flight holds ~100 MB of score matrices (EnV2 on 20,000 titles, 2 cores:
-# peak RSS 539 MB with one, 640 MB with two). Measured on 2 cores only; on more, 8 one-thread batches should still
-# beat one batch on every core, whose single-threaded steps do not shrink with more BLAS threads.
+# At most this many batches at once: each in flight holds its score matrices (~100 MB for EnV2).
 MAX_WORKERS = 8
 
 
 def workers(tagger: Tagger) -> int:
     """How many batches are tagged at once. One per core (up to MAX_WORKERS), each on one BLAS thread, when every
-    encoder computes with numpy's BLAS: a batch's single-threaded steps (n-gram lookup, per-concept maxima, top-k,
-    the encoder's layer norms) then overlap another's products; 20,000 real titles with EnV2 on 2 cores took 8.9 s
-    in-process as one batch at a time on both cores, 6.4-7.0 s as two batches on one core each, the same output.
-    Encoders with thread pools of their own (e5's OpenMP, ONNX Runtime) tag one batch at a time on every core: two
-    of them oversubscribe the cores."""
+    encoder computes with numpy's BLAS: a batch's single-threaded steps (n-gram lookup, per-concept maxima, top-k)
+    then overlap another's products, for the same output (docs/speed.md). Encoders with thread pools of their own
+    (ONNX Runtime) tag one batch at a time on every core: two of them would oversubscribe the cores."""
     if not all(getattr(p.encoder, "threads_follow_blas", False) for p in tagger.pipelines.values()):
         return 1
     return min(usable_cores(), MAX_WORKERS)
@@ -93,14 +88,12 @@ def tag_file(
     file_format(src), file_format(dst)
     if not src.exists():
         raise DataError(src, "no such file")
-    if resolve(model) != AUTO:
-        tagger.index(model)  # fail on a bad model before reading anything
+    thresholds = Thresholds(topk, min_confidence=min_confidence, review_below=review_below)
+    tagger.check(model, thresholds)  # a bad or untrained model fails before anything is read or written
     review = None
     if review_below is not None:
         from ..review import ReviewStore
 
-        if resolve(model) != AUTO:
-            tagger.require_calibrated([model])
         review = ReviewStore.open()
     settings = {"model": model, "topk": topk, "columns": asdict(columns), "batch_size": batch_size,
                 "strict": strict, "min_confidence": min_confidence, "encoder": tagger.plan.describe(),
@@ -116,8 +109,6 @@ def tag_file(
     def flush_one() -> None:
         good, future, size, skipped = pending.popleft()
         results = future.result()
-        if review is not None:  # before anything of this batch is written
-            tagger.require_calibrated(t.model for t in results)
         writer.write([
             {"id": str(row.get(columns.id, n)), "row": n, "title": title, "model": used,
              "predictions": [p.to_dict() for p in preds]}
@@ -156,8 +147,8 @@ def tag_file(
                         continue
                     good.append((n, row, title))
                 items = [{"title": t, "description": str(r.get(columns.description) or "")} for _, r, t in good]
-                pending.append((good, pool.submit(tagger.tag_with_models, items, model, topk,
-                                                     min_confidence=min_confidence), len(batch), skipped))
+                pending.append((good, pool.submit(tagger.tag_each, items, model, thresholds), len(batch),
+                                skipped))
                 while len(pending) > in_flight:
                     flush_one()
             while pending:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="The review queue (README: Review): list it, export decisions.")
+app = typer.Typer(no_args_is_help=True, help="The review queue (README: Review and rules): list it, export decisions.")
 
 DatabaseOpt = Annotated[str | None, typer.Option(
     "--database", envvar="ESCOTAG_DATABASE_URL", show_envvar=True,

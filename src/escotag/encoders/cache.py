@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..settings import get_settings
-from ..storage import load_arrays, save_arrays
+from ..storage import load_arrays, load_or_build, save_arrays
 from .base import Encoder
 
 log = logging.getLogger(__name__)
@@ -31,26 +31,13 @@ def cache_key(encoder_id: str, texts: Sequence[str], meta: dict) -> str:
 
 
 def _load(folder: Path, key: str, n: int) -> np.ndarray | None:
-    try:
-        found = load_arrays(folder, key, single="vectors")
-        if found is None:
-            return None
-        vectors = found[0]["vectors"]
-        if vectors.shape[0] != n or vectors.dtype != np.float32:
-            raise ValueError(f"unexpected array {vectors.shape} {vectors.dtype}")
-        return vectors
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("index cache %s is stale or corrupt (%s): rebuilding it", folder, exc)
+    found = load_arrays(folder, key, single="vectors")
+    if found is None:
         return None
-
-
-def _store(folder: Path, key: str, vectors: np.ndarray, meta: dict) -> None:
-    manifest = {"key": key, "count": int(vectors.shape[0]), "dim": int(vectors.shape[1]), "format": FORMAT_VERSION,
-                **meta}
-    try:
-        save_arrays(folder, {"vectors": vectors}, manifest)
-    except OSError as exc:
-        log.warning("could not write index cache %s (%s); continuing without it", folder, exc)
+    vectors = found[0]["vectors"]
+    if vectors.shape[0] != n or vectors.dtype != np.float32:
+        raise ValueError(f"unexpected array {vectors.shape} {vectors.dtype}")
+    return vectors
 
 
 def cached_encode(encoder: Encoder, texts: Sequence[str], meta: dict, progress: bool = True) -> np.ndarray:
@@ -62,12 +49,16 @@ def cached_encode(encoder: Encoder, texts: Sequence[str], meta: dict, progress: 
         return np.zeros((0, encoder.dim), dtype=np.float32)
     key = cache_key(encoder.id, texts, meta)
     folder = get_settings().home / "index" / key
-    vectors = _load(folder, key, len(texts))
-    if vectors is None:
+
+    def encode() -> np.ndarray:
         if progress:
             log.info("encoding %s texts with %s (%s; not in the cache %s)", f"{len(texts):,}", encoder.name,
                      ", ".join(f"{k} {str(v)[:12]}" for k, v in meta.items() if k in ("lang", "views", "taxonomy")),
                      get_settings().home)
-        vectors = encoder.encode(texts, progress=progress)
-        _store(folder, key, vectors, meta)
-    return vectors
+        return encoder.encode(texts, progress=progress)
+
+    def store(vectors: np.ndarray) -> None:
+        save_arrays(folder, {"vectors": vectors}, {"key": key, "count": int(vectors.shape[0]),
+                                                   "dim": int(vectors.shape[1]), "format": FORMAT_VERSION, **meta})
+
+    return load_or_build(f"index cache {folder}", lambda: _load(folder, key, len(texts)), encode, store)

@@ -27,7 +27,7 @@ REQUIRED = ("config.json", "modules.json", "model.safetensors", "tokenizer.json"
 # How far mpnet reads a posting: measured on real English job ads with descriptions (held out of the repository;
 # figures in issue 20), the accurate plan found 0.525 Acc@5 at 128 tokens, 0.569 at 256 and 0.575 at 384 (the old
 # service's own model read 384: 0.555). Real ads put what matters past the first 128 tokens (company blurb first);
-# 256 keeps nearly all of the gain at about two thirds of 384's cost (README, Speed).
+# 256 keeps nearly all of the gain at about two thirds of 384's cost (docs/speed.md).
 MAX_TOKENS = 256
 
 

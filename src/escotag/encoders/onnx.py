@@ -4,7 +4,7 @@ The model's graph is built once from its sentence-transformers folder (``mpnet_g
 torch) and cached next to it; later processes need only onnxruntime and tokenizers. Dynamic int8 quantisation covers
 the attention and the feed-forward input projections. The feed-forward *output* projections stay float: their
 inputs carry outlier activations that one scale per tensor cannot hold (all-mpnet-base-v2, 512 real titles:
-mean cosine to the float model 0.857 with them quantised, 0.987 without; README, Encoders).
+mean cosine to the float model 0.857 with them quantised, 0.987 without; docs/accuracy.md).
 """
 
 from __future__ import annotations

@@ -20,20 +20,20 @@ ANY = "*"
 XLING = "xling"
 DESCRIBED = "described"
 # accurate: on real English ads it beats the old service (which fast does not) and leads fast on every real
-# title set here; fast stays the named high-throughput plan (README, Encoders: which is the default and why)
+# title set here; fast stays the named high-throughput plan (docs/accuracy.md: which plan is the default and why)
 DEFAULT_PLAN = "accurate"
 ALIASES = {
     "fast": "use",
     # e5 fine-tuned for occupations (e5ft) in e5's seat and at the share chosen out-of-fold on jobbert_val titles
     # for plain e5 (make choose-weights); e5ft led it on jobbert fold 5 (which it never saw) and on MELO deu
-    # (README, Fine-tuning). English titles: e5ft alone with its head (weight 2.0, training.TITLE_HEAD_WEIGHTS),
+    # (docs/fine-tuning.md). English titles: e5ft alone with its head (weight 2.0, training.TITLE_HEAD_WEIGHTS),
     # both chosen out-of-fold on those titles with an adapter per held-out fold (share 1.0 on all five folds); the
     # real titles here are English, so other languages keep the mix. Cross-lingual queries and postings with
     # descriptions are left to use, as in fast:
     # nothing real here that e5ft did not learn from can show it helps there (its translation pairs cover every
     # ESCO language). English postings with a description add the old service's mpnet, reading the posting whole:
     # on held-out real English ads it led use by ~10 Acc@5 points, and 0.4 use + 0.6 mpnet led mpnet alone
-    # (issue 9; README, Encoders)
+    # (issue 9; docs/accuracy.md)
     "accurate": "use*0.4+e5ft*0.6;en=e5ft;xling=use;described=use;en.described=use*0.4+mpnet*0.6",
 }
 

@@ -106,9 +106,6 @@ class Taxonomy:
             return self.occupations[self.position[uri]]
         return self.isco_groups.get(uri)
 
-    def isco_group(self, code: str) -> IscoGroup | None:
-        return self._isco_by_code.get(code)
-
     def isco_label(self, code: str, lang: str = PIVOT) -> str:
         group = self._isco_by_code.get(code)
         return group.label(lang) if group else ""

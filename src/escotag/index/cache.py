@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
 
 from ..settings import get_settings
-from ..storage import load_arrays, save_arrays
-from .concepts import DENSE_DEDUP_COSINE, LEXICAL_MAX_DF, LEXICAL_NGRAMS, Block, Projection
+from ..storage import load_arrays, load_or_build, save_arrays
+from .channels import DENSE_DEDUP_COSINE, LEXICAL_MAX_DF, LEXICAL_NGRAMS, Projection
+from .concepts import Block
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 FORMAT_VERSION = 1
 # what building does with the vectors and texts; a change makes new entries
@@ -28,18 +27,13 @@ def _cached(kind: str, meta: dict, build: Callable[[], T], dump: Callable[[T], d
     blob = json.dumps([FORMAT_VERSION, kind, BUILD, meta], sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:24]
     folder = get_settings().home / "blocks" / key
-    try:
+
+    def load() -> T | None:
         found = load_arrays(folder, key)
-        if found is not None:
-            return restore(found[0])
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("block cache %s is stale or corrupt (%s): rebuilding it", folder, exc)
-    value = build()
-    try:
-        save_arrays(folder, dump(value), {"key": key, "kind": kind, "format": FORMAT_VERSION, **BUILD, **meta})
-    except OSError as exc:
-        log.warning("could not write block cache %s (%s); continuing without it", folder, exc)
-    return value
+        return None if found is None else restore(found[0])
+
+    return load_or_build(f"block cache {folder}", load, build, lambda value: save_arrays(
+        folder, dump(value), {"key": key, "kind": kind, "format": FORMAT_VERSION, **BUILD, **meta}))
 
 
 def cached_block(meta: dict, lang: str, n_concepts: int, build: Callable[[], Block]) -> Block:

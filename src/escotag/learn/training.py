@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -28,9 +27,9 @@ from ..heads.head import Head, HeadConfig, fit_head, log_softmax
 from ..heads.trained import Calibration, LabelledTitles, TrainedModel, title_hash
 from ..metrics import expected_calibration_error, gold_ranks, metrics
 from ..settings import get_settings
-from ..storage import file_sha
+from ..storage import file_sha, load_or_build
 from ..tagging.pipeline import Pipeline, encoder_folder
-from ..tagging.tagger import detect_languages
+from ..tagging.routing import detect_languages
 from ..text.postings import Posting, clean_title, read_labelled
 from .tuning import DevTask, dev_tasks, fused
 
@@ -41,7 +40,7 @@ DEV_QUERIES = 600  # held-out labels per training language
 # German, Dutch and English titles). The real titles here are English: use's weight held on every other language's
 # MELO set, e5's lost Acc@1 on German and Dutch, so outside English an e5 head only calibrates confidences.
 # mpnet scores postings read whole in `accurate`, where no head is added; no real titles chose a weight for it.
-# e5ft: chosen out-of-fold with an adapter per held-out fold (README, Fine-tuning): 2.0 on every fold but one (3.0);
+# e5ft: chosen out-of-fold with an adapter per held-out fold (docs/fine-tuning.md): 2.0 on every fold but one (3.0);
 # English only, as for e5.
 TITLE_HEAD_WEIGHTS = {"use": {"*": 0.25}, "e5": {"en": 1.5, "*": 0.0}, "mpnet": {"*": 0.0},
                       "e5ft": {"en": 2.0, "*": 0.0}}
@@ -202,10 +201,12 @@ def for_languages(pipeline: Pipeline, languages: Sequence[str], language: str, s
     key = hashlib.sha256(json.dumps([pipeline.taxonomy.content_hash, pipeline.space, languages, seed,
                                      HeadConfig().to_dict(), DEV_QUERIES, weight]).encode()).hexdigest()[:20]
     folder = get_settings().home / "heads" / key
-    cached = TrainedModel.load(folder, pipeline.taxonomy, pipeline.space)
-    if cached is not None and cached.languages == languages:
-        return cached
-    trained = train(pipeline, languages, "+".join(languages), seed, progress=progress, head_weight=weight)
-    with contextlib.suppress(OSError):  # an unwritable cache only costs the retraining
-        trained.save(folder)
-    return trained
+
+    def load() -> TrainedModel | None:
+        cached = TrainedModel.load(folder, pipeline.taxonomy, pipeline.space)
+        return cached if cached is not None and cached.languages == languages else None
+
+    return load_or_build(f"head cache {folder}", load,
+                         lambda: train(pipeline, languages, "+".join(languages), seed, progress=progress,
+                                       head_weight=weight),
+                         lambda trained: trained.save(folder))

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..esco.taxonomy import PIVOT
-from ..index.concepts import ConceptIndex, Views, Weights
+from ..index.concepts import ConceptIndex, Weights
+from ..index.views import OCC_DESCRIPTION_CHARS, Views
 from ..metrics import gold_ranks, metrics
-from ..tagging.pipeline import OCC_DESCRIPTION_CHARS, Pipeline
+from ..tagging.pipeline import Pipeline
 from ..text.normalization import normalize, split_lead
 from ..text.postings import description_lead, whole_posting
 

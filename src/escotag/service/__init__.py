@@ -23,6 +23,7 @@ from . import admin, compatible, ops, review, v1
 from .errors import install_handlers
 from .guard import GuardMiddleware
 from .microbatch import MicroBatcher
+from .schemas import ERRORS
 from .search import LabelSearch
 from .state import ServiceState
 
@@ -64,5 +65,5 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -
     app.add_middleware(GuardMiddleware, settings=state.settings)
     install_handlers(app)
     for module in (compatible, v1, review, admin, ops):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERRORS)
     return app

@@ -7,12 +7,13 @@ from collections import Counter
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from .schemas import ReloadResult
 from .state import Ready
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
-@router.post("/reload")
+@router.post("/reload", response_model=ReloadResult)
 async def reload(state: Ready) -> dict:
     """Read the rules file again (ESCOTAG_RULES / --rules, default ESCOTAG_HOME/rules.csv). Requests keep being
     answered meanwhile, with the old rules until the new ones are built; a bad file is a 422 naming its line,

@@ -2,7 +2,8 @@
 
 While a batch runs, new requests queue; the next batch takes all of them (up to max_items), so under load
 many small requests cost one encoder call and one matrix product, and the cores are never oversubscribed
-by parallel numpy work.
+by parallel numpy work. Each request keeps its own model and thresholds (the tagger cuts each item's list by its
+own); a batch that fails is tried again request by request, so one bad request fails alone.
 """
 
 from __future__ import annotations
@@ -39,35 +40,42 @@ class MicroBatcher:
             self._task.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def tag(self, postings: list[Posting], model: str, thresholds: Thresholds
-                  ) -> list[Tagged]:
-        """Tags these postings in the next batch; each request's thresholds cut its own lists afterwards, by the
-        rule every door uses (``Thresholds.cut``)."""
+    async def tag(self, postings: list[Posting], model: str, thresholds: Thresholds) -> list[Tagged]:
+        """Tags these postings in the next batch, each list cut by these thresholds."""
         future = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(postings, model, thresholds, future))
         return await future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             jobs = [await self._queue.get()]
             size = len(jobs[0].postings)
             while size < self.max_items and not self._queue.empty():
                 jobs.append(self._queue.get_nowait())
                 size += len(jobs[-1].postings)
-            items = [p for job in jobs for p in job.postings]
-            models = [job.model for job in jobs for _ in job.postings]
-            topk = max(job.thresholds.topk for job in jobs)
-            try:
-                results = await loop.run_in_executor(self._executor, self.tagger.tag_with_models, items, models, topk)
-            except Exception as exc:  # every waiting request gets the error, the loop goes on
+            if not await self._answer(jobs) and len(jobs) > 1:
                 for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            start = 0
-            for job in jobs:
-                mine = results[start : start + len(job.postings)]
-                start += len(job.postings)
-                if not job.future.done():
-                    job.future.set_result([t._replace(predictions=job.thresholds.cut(t.predictions)) for t in mine])
+                    await self._answer([job])
+
+    async def _answer(self, jobs: list[_Job]) -> bool:
+        """Tags the jobs' postings in one call and settles their futures; False when that call failed (the
+        futures of a single job then carry its error)."""
+        items = [p for job in jobs for p in job.postings]
+        models = [job.model for job in jobs for _ in job.postings]
+        cuts = [job.thresholds for job in jobs for _ in job.postings]
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.tagger.tag_each, items, models, cuts)
+        except Exception as exc:
+            if len(jobs) > 1:
+                return False
+            if not jobs[0].future.done():
+                jobs[0].future.set_exception(exc)
+            return True
+        start = 0
+        for job in jobs:
+            mine = results[start : start + len(job.postings)]
+            start += len(job.postings)
+            if not job.future.done():
+                job.future.set_result(mine)
+        return True

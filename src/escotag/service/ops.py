@@ -8,21 +8,22 @@ from importlib import resources
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from .schemas import Health, Readiness
 from .state import State
 
 router = APIRouter()
 
 
-@router.get("/health", tags=["ops"])
-async def health() -> dict:
+@router.get("/health", tags=["ops"], response_model=Health)
+async def health() -> Health:
     """Liveness: the process answers."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/ready", tags=["ops"])
+@router.get("/ready", tags=["ops"], response_model=Readiness, responses={503: {"model": Readiness}})
 async def ready(state: State) -> JSONResponse:
     """Readiness: every model is loaded."""
-    return JSONResponse({"ready": state.ready}, status_code=200 if state.ready else 503)
+    return JSONResponse(Readiness(ready=state.ready).model_dump(), status_code=200 if state.ready else 503)
 
 
 @cache

@@ -10,14 +10,14 @@ from starlette.concurrency import run_in_threadpool
 from ..settings import get_settings
 from ..tagging.rules import append_rules, checked_rule, rules_path
 from .errors import ApiError
-from .schemas import Decision, RuleFromDecision
+from .schemas import Decision, ReviewItem, ReviewQueue, RuleFromDecision, RuleMade
 from .state import Ready
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-@router.get("")
+@router.get("", response_model=ReviewQueue)
 async def queue(state: Ready, status: Literal["open", "decided", "all"] = "open",
                 limit: int = Query(50, ge=1, le=500), after: int = Query(0, ge=0, le=2**31 - 1)) -> dict:
     """Items by id (after the given id): title, description, language, model, the top-k candidates with their
@@ -27,12 +27,12 @@ async def queue(state: Ready, status: Literal["open", "decided", "all"] = "open"
     return {"items": rows, "counts": await run_in_threadpool(store.counts)}
 
 
-@router.get("/{item_id}")
+@router.get("/{item_id}", response_model=ReviewItem)
 async def item(item_id: ItemId, state: Ready) -> dict:
     return await run_in_threadpool(state.review.get, item_id)
 
 
-@router.post("/{item_id}")
+@router.post("/{item_id}", response_model=ReviewItem)
 async def decide(item_id: ItemId, decision: Decision, state: Ready) -> dict:
     """Decide an item: {"uri": an occupation} or {"uri": null} (no ESCO occupation fits), with the reviewer.
     An item is decided once: a second decision (two coders at once) gets 409 and changes nothing."""
@@ -41,7 +41,7 @@ async def decide(item_id: ItemId, decision: Decision, state: Ready) -> dict:
     return await run_in_threadpool(state.review.decide, item_id, decision.uri, decision.reviewer)
 
 
-@router.post("/{item_id}/rule")
+@router.post("/{item_id}/rule", response_model=RuleMade)
 async def rule_from_decision(item_id: ItemId, state: Ready, body: RuleFromDecision | None = None) -> dict:
     """Make a rule from a decided item (by default a title rule in the item's language), append it to the rules
     file (ESCOTAG_RULES, else ESCOTAG_HOME/rules.csv) and reload the rules: the next posting with this title is

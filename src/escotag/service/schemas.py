@@ -88,3 +88,97 @@ class RuleFromDecision(BaseModel):
 class TagResponse(BaseModel):
     items: list[TaggedItem]
     seconds: float
+
+
+class Health(BaseModel):
+    status: str = Field(description="'ok' while the process answers.")
+
+
+class Readiness(BaseModel):
+    ready: bool = Field(description="Every model is loaded (503 until then).")
+
+
+class ReloadResult(BaseModel):
+    rules: int = Field(description="How many rules are in force now.")
+    kinds: dict[str, int] = Field(description="Rules per kind (title, label, exclude).")
+    file: str | None = Field(description="The rules file read, or null: no rules file.")
+
+
+class IscoGroupRef(BaseModel):
+    code: str
+    label: str
+
+
+class BroaderRef(BaseModel):
+    uri: str
+    label: str
+
+
+class OccupationDetail(BaseModel):
+    uri: str
+    code: str = Field(description="ESCO's occupation code (ISCO unit group code, then its own digits).")
+    lang: str = Field(description="The language of the texts: the one asked for, else English.")
+    preferred_label: str
+    alt_labels: list[str]
+    hidden_labels: list[str]
+    description: str
+    isco: IscoGroupRef
+    broader: BroaderRef | None = Field(description="The broader occupation, or null under an ISCO group directly.")
+
+
+class SearchHit(BaseModel):
+    uri: str
+    matched_label: str = Field(description="The label that matched the query.")
+    label: str = Field(description="The occupation's preferred label in the language asked for.")
+    isco_code: str
+
+
+class ReviewItem(BaseModel):
+    id: int
+    created_at: str
+    origin: str = Field(description="api, cli or file.")
+    origin_key: str | None
+    external_id: str | None = Field(description="The posting's own id.")
+    title: str
+    description: str
+    language: str | None
+    model: str
+    candidates: list[Occupation] = Field(description="The tagger's top-k, with confidences.")
+    top_confidence: float
+    status: str = Field(description="'open' or 'decided'.")
+    decided_uri: str | None = Field(description="The decided occupation; null when decided that none fits.")
+    reviewer: str | None
+    decided_at: str | None
+
+
+class ReviewQueue(BaseModel):
+    items: list[ReviewItem]
+    counts: dict[str, int] = Field(description="Items per status in the whole queue.")
+
+
+class RuleOut(BaseModel):
+    kind: str
+    pattern: str
+    language: str
+    occupation_uri: str
+
+
+class RuleMade(BaseModel):
+    rule: RuleOut
+    file: str = Field(description="The rules file it was appended to.")
+    rules: int = Field(description="How many rules are in force now.")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="invalid_request, not_found, conflict, not_ready, unauthorized, too_large, …")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """What every error answers, whatever its status."""
+
+    error: ErrorDetail
+
+
+# documented on every route (the handlers in errors.py answer them)
+ERRORS = {status: {"model": ErrorResponse} for status in (401, 404, 409, 413, 422, 500, 503)}

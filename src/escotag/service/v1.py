@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from ..review import review_entries
-from ..tagging.models import AUTO, MODELS
+from ..tagging.inventory import ModelInfo, models_info
 from ..tagging.ranking import Thresholds
 from ..text.postings import Posting
 from .errors import ApiError
-from .schemas import Occupation, TaggedItem, TagRequest, TagResponse
+from .schemas import Occupation, OccupationDetail, SearchHit, TaggedItem, TagRequest, TagResponse
 from .state import Ready, State
 
 router = APIRouter(prefix="/v1", tags=["v1"])
@@ -24,13 +24,9 @@ async def tag(req: TagRequest, state: Ready) -> TagResponse:
     started = time.perf_counter()
     postings = [Posting(i.title, i.description, None if i.id is None else str(i.id), i.language) for i in req.items]
     name = state.check(req.model, req.topk, postings)
-    tagger = state.tagger
-    calibrated = req.min_confidence is not None or req.review_below is not None
-    if calibrated and name != AUTO:  # before the batcher runs; auto's models are known once it has routed
-        tagger.require_calibrated([name])
-    results = await state.batcher.tag(postings, name, Thresholds(req.topk, req.min_score, req.min_confidence))
-    if calibrated and name == AUTO:
-        tagger.require_calibrated(t.model for t in results)
+    thresholds = Thresholds(req.topk, req.min_score, req.min_confidence, req.review_below)
+    state.tagger.check(name, thresholds)  # before the batcher runs; auto's models are checked once routed
+    results = await state.batcher.tag(postings, name, thresholds)
     review_ids: list[int | None] = [None] * len(postings)
     if req.review_below is not None:
         entries = review_entries(postings, results, req.review_below, origin="api")
@@ -45,26 +41,14 @@ async def tag(req: TagRequest, state: Ready) -> TagResponse:
     return TagResponse(items=items, seconds=round(time.perf_counter() - started, 4))
 
 
-@router.get("/models")
-async def models(state: State) -> list[dict]:
-    """Every model: languages, encoder, taxonomy and whether it is loaded."""
-    tagger = state.tagger
-    available = set(tagger.available_models()) if tagger else set()
-    return [{"name": s.name, "language": s.language, "languages": list(s.languages),
-             "encoder": tagger.encoder_description if tagger else None,
-             "encoders": [{"name": p.encoder.name, "id": p.encoder.id, "space": p.space, "weight": w,
-                           "adapter": adapter.summary() if (adapter := getattr(p.encoder, "adapter", None)) else None}
-                          for p, w in tagger.members(s.name)] if tagger and s.name in available else [],
-             "esco": {"source": tagger.taxonomy.source, "version": tagger.taxonomy.version,
-                      "languages": tagger.taxonomy.languages, "occupations": len(tagger.taxonomy),
-                      "content_hash": tagger.taxonomy.content_hash}
-             if tagger else None,
-             "available": s.name in available, "ready": state.ready and s.name in available,
-             "trained_on": tagger.trained_on(s.name) if s.name in available else None}
-            for s in MODELS.values()]
+@router.get("/models", response_model=list[ModelInfo])
+async def models(state: State) -> list[ModelInfo]:
+    """Every model: languages, encoders, ESCO, whether it is trained and loaded (``escotag models --json`` gives
+    the same records, ``ready`` null)."""
+    return models_info(state.tagger, state.ready)
 
 
-@router.get("/occupations/{occupation_id}")
+@router.get("/occupations/{occupation_id}", response_model=OccupationDetail)
 async def occupation(occupation_id: str, state: Ready, lang: str = Query("en", max_length=8)) -> dict:
     """One occupation by URI or by the UUID at its end: labels, description, ISCO group, broader concept."""
     tx = state.tagger.taxonomy
@@ -81,7 +65,7 @@ async def occupation(occupation_id: str, state: Ready, lang: str = Query("en", m
             "broader": {"uri": occ.parent, "label": broader.label(lang) if broader else ""} if occ.parent else None}
 
 
-@router.get("/occupations")
+@router.get("/occupations", response_model=list[SearchHit])
 async def search(state: Ready, q: str = Query(..., min_length=1, max_length=200),
                  lang: str = Query("en", max_length=8), limit: int = Query(10, ge=1, le=100)) -> list[dict]:
     """Occupations whose labels match q (prefix matches first), for autocomplete."""

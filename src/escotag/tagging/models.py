@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..esco.taxonomy import Taxonomy
 
 AUTO = "auto"
 
@@ -50,3 +51,20 @@ def resolve(name: str) -> str:
         if known.casefold() == name.strip().casefold():
             return known
     raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(model_names())}")
+
+
+def available_models(taxonomy: Taxonomy) -> list[str]:
+    """Models whose languages have ESCO data in this taxonomy."""
+    have = set(taxonomy.languages)
+    return [name for name, spec in MODELS.items() if set(spec.languages) <= have]
+
+
+def model_spec(taxonomy: Taxonomy, model: str) -> ModelSpec:
+    """The concrete model of this name (ConfigError for 'auto' or a model without ESCO data here)."""
+    name = resolve(model)
+    available = available_models(taxonomy)
+    if name == AUTO:
+        raise ConfigError(f"'auto' routes each posting to a model; name one of {', '.join(available)} here")
+    if name not in available:
+        raise ConfigError(f"model {name!r} has no ESCO data here; available: {', '.join(available)}")
+    return MODELS[name]

@@ -1,5 +1,8 @@
 """One encoder's scoring pipeline: its vector space, per-language index blocks, models and trained heads.
 
+Kept in one module (~280 lines): its parts share one lock and the caches it guards (projection, blocks with and
+without the rules, indices, trained heads), and the rules swap rebuilds them together.
+
 A Tagger holds one Pipeline per encoder it uses and fuses their scores (``tagger.py``).
 """
 
@@ -10,61 +13,30 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from ..encoders import Encoder
 from ..encoders.cache import cached_encode
-from ..errors import ConfigError
-from ..esco.taxonomy import PIVOT, Labels, Taxonomy
+from ..esco.taxonomy import PIVOT, Taxonomy
 from ..heads.trained import TrainedModel
 from ..index.cache import cached_block, cached_projection, projection_id
-from ..index.concepts import Block, ConceptIndex, Projection, Views, Weights
-from ..text.normalization import lead
+from ..index.channels import Projection
+from ..index.concepts import Block, ConceptIndex, Weights
+from ..index.views import OCC_DESCRIPTION_CHARS, Views, taxonomy_views
 from ..text.postings import Posting, clean_title, description_lead, has_description, whole_posting
-from .models import AUTO, MODELS, ModelSpec, resolve
+from .models import ModelSpec, model_spec
 from .rules import Rules
 
-# Occupation descriptions are indexed by their lead: the first sentence or two define the occupation.
-OCC_DESCRIPTION_CHARS = 300
 INDEX_CONFIG = {"occupation_description_chars": OCC_DESCRIPTION_CHARS, "label_variants": "v1"}
-# another set of concepts to rank for a pipeline, and the trained parts its index was built with (evaluation)
-Candidates = Callable[["Pipeline"], tuple[ConceptIndex, TrainedModel | None]]
 
 
-def occupation_description(labels: Labels) -> str:
-    """The part of a concept's description that is indexed."""
-    return lead(labels.description, OCC_DESCRIPTION_CHARS)
+class Candidates(NamedTuple):
+    """Another set of concepts for one pipeline to rank (an evaluation's), made by ``Pipeline.candidates``."""
 
-
-def taxonomy_views(taxonomy: Taxonomy, lang: str) -> tuple[Views, Views]:
-    """Label views (every label and gendered variant) and description-lead views of one language."""
-    labels, descriptions = [], []
-    for i, occ in enumerate(taxonomy.occupations):
-        texts = occ.labels.get(lang)
-        if texts is None:
-            continue
-        labels += [(i, v) for v in texts.variants()]
-        if texts.description:
-            descriptions.append((i, occupation_description(texts)))
-    return Views.from_pairs(labels), Views.from_pairs(descriptions)
-
-
-def available_models(taxonomy: Taxonomy) -> list[str]:
-    """Models whose languages have ESCO data in this taxonomy."""
-    have = set(taxonomy.languages)
-    return [name for name, spec in MODELS.items() if set(spec.languages) <= have]
-
-
-def model_spec(taxonomy: Taxonomy, model: str) -> ModelSpec:
-    """The concrete model of this name (ConfigError for 'auto' or a model without ESCO data here)."""
-    name = resolve(model)
-    available = available_models(taxonomy)
-    if name == AUTO:
-        raise ConfigError(f"'auto' routes each posting to a model; name one of {', '.join(available)} here")
-    if name not in available:
-        raise ConfigError(f"model {name!r} has no ESCO data here; available: {', '.join(available)}")
-    return MODELS[name]
+    index: ConceptIndex
+    trained: TrainedModel | None
 
 
 def encoder_folder(encoder: Encoder) -> str:
@@ -243,12 +215,31 @@ class Pipeline:
 
     def _new_index(self, name: str, blocks: list[Block]) -> ConceptIndex:
         trained = self.trained(name)
-        if trained is None:
-            return ConceptIndex(blocks, len(self.taxonomy), self.weights)
-        if trained.examples:  # labelled titles it learned from answer like labels, in its own language's block
+        if trained is not None and trained.examples:  # labelled titles it learned from answer like labels
             ex = trained.examples
             blocks = [blocks[0].with_labels(Views(ex.owner, ex.texts), ex.vectors), *blocks[1:]]
-        return ConceptIndex(blocks, len(self.taxonomy), trained.weights(self.weights), trained.head.logits)
+        return self._assemble(blocks, len(self.taxonomy), trained)
+
+    def _assemble(self, blocks: list[Block], n_concepts: int, trained: TrainedModel | None,
+                  head: Callable[[np.ndarray], np.ndarray] | None = None) -> ConceptIndex:
+        """An index of these blocks, with the trained parts' channel weights and head (default its own)."""
+        if trained is None:
+            return ConceptIndex(blocks, n_concepts, self.weights)
+        return ConceptIndex(blocks, n_concepts, trained.weights(self.weights), head or trained.head.logits)
+
+    def candidates(self, views: dict[str, tuple[Views, Views]], n_concepts: int, meta: dict,
+                   trained: TrainedModel | None = None, head: Callable[[np.ndarray], np.ndarray] | None = None
+                   ) -> Candidates:
+        """Another set of concepts (an evaluation's), indexed the way a model's own occupations are: per
+        language its label and description views (keyed in the vector cache by meta), the trained parts'
+        weights, and their head (or ``head``, scores over these concepts)."""
+        blocks = [self.build_block(lang, labels, descriptions, n_concepts, meta)
+                  for lang, (labels, descriptions) in views.items()]
+        return Candidates(self._assemble(blocks, n_concepts, trained, head), trained)
+
+    def esco_candidates(self, lang: str, trained: TrainedModel | None = None) -> Candidates:
+        """Every occupation from one ESCO language's texts alone, with these trained parts."""
+        return Candidates(self._assemble([self.esco_block(lang)], len(self.taxonomy), trained), trained)
 
     def load(self, models: Iterable[str]) -> None:
         for name in models:
@@ -258,9 +249,8 @@ class Pipeline:
     def scores(self, postings: Sequence[Posting], model: str, candidates: Candidates | None = None
                ) -> tuple[np.ndarray, np.ndarray | None]:
         """Fused scores (n_postings, n_concepts) of one model, and its calibrated probabilities when trained.
-        candidates: another index to rank (an evaluation's candidate set) and the trained parts it was built with;
-        default the model's own index over every occupation."""
-        index, trained = candidates(self) if candidates else (self.index(model), self.trained(model))
+        candidates: another set of concepts to rank (``candidates``); default the model's own occupations."""
+        index, trained = candidates or (self.index(model), self.trained(model))
         titles, others, described = self._texts(postings)
         if self.reads_whole_postings:
             scores = self._whole_scores(titles, others, described, index)

@@ -109,6 +109,14 @@ class Rules:
 
     # ---- reading and writing ------------------------------------------------------------------------
     @classmethod
+    def of(cls, rules: Rules | str | Path | None, taxonomy: Taxonomy) -> Rules:
+        """These rules; those of a CSV path; for None the configured file's (``rules_path``), else none."""
+        if isinstance(rules, Rules):
+            return rules
+        path = Path(rules) if rules is not None else rules_path()
+        return cls.read(path, taxonomy) if path is not None else cls()
+
+    @classmethod
     def read(cls, path: str | Path, taxonomy: Taxonomy) -> Rules:
         """Rules from a CSV file, checked against the taxonomy; DataError names the file and line of a bad one."""
         path = Path(path)

@@ -14,7 +14,7 @@ from ..errors import ConfigError, DataError
 from .normalization import clean_text, lead
 
 # Only the lead of a description is encoded: it is where ads say what the job is, and encoding cost grows
-# with length (see README, "Speed").
+# with length (docs/speed.md).
 DESCRIPTION_CHARS = 400
 # What an encoder that reads postings whole (mpnet) is given: more than its 256 tokens, so its tokenizer decides
 WHOLE_POSTING_CHARS = 1_500
