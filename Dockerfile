@@ -17,6 +17,7 @@ RUN pip install . \
 USER escotag
 VOLUME ["/home/escotag/.cache/escotag"]
 EXPOSE 5000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=3600s \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=900s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"
-CMD ["sh", "-c", "escotag build && escotag train --all --missing && exec escotag serve --host 0.0.0.0 --port 5000"]
+# answers with the fast plan while the default plan is built into the cache volume on the first start
+CMD ["escotag", "serve", "--host", "0.0.0.0", "--port", "5000"]

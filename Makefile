@@ -55,8 +55,7 @@ finetune: install  ## fine-tune e5's occupation adapter as shipped (ESCO + real 
 	$(BIN)/escotag finetune --labelled $(SHARED)/eval/postings/jobbert_val_titles_en.csv --holdout-fold 5 \
 	  --out src/escotag/data/adapters/e5-occupations
 
-serve: build  ## set up, build missing indices, train missing model heads, serve on port 5000 (default encoder)
-	$(BIN)/escotag train --all --missing --encoder $(ENCODER)
+serve: $(RUN_STAMP)  ## set up and serve on port 5000: the fast plan answers while the default plan's indices and heads are built
 	$(BIN)/escotag serve --encoder $(ENCODER) --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 # The speed benchmarks measure the high-throughput plan unless told otherwise (ENCODER=accurate BENCH_TITLES=2000

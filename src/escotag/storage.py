@@ -9,7 +9,9 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,6 +20,21 @@ import numpy as np
 MANIFEST = "manifest.json"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_cache_only = threading.local()
+
+
+class NotCached(Exception):
+    """Raised instead of building, inside ``cache_only``: something is not in the cache yet."""
+
+
+@contextmanager
+def cache_only() -> Iterator[None]:
+    """On this thread, ``load_or_build`` raises NotCached instead of building (is everything built already?)."""
+    _cache_only.on = True
+    try:
+        yield
+    finally:
+        _cache_only.on = False
 
 
 def file_sha(path: Path) -> str:
@@ -85,7 +102,11 @@ def load_or_build(what: str, load: Callable[[], T | None], build: Callable[[], T
         if found is not None:
             return found
     except (OSError, ValueError, KeyError) as exc:
+        if getattr(_cache_only, "on", False):
+            raise NotCached(what) from exc
         log.warning("%s is stale or corrupt (%s): rebuilding it", what, exc)
+    if getattr(_cache_only, "on", False):
+        raise NotCached(what)
     value = build()
     try:
         save(value)

@@ -118,8 +118,12 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Processes; each loads every model.")] = 1,
     rules: RulesOpt = None,
     encoder: EncoderOpt = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="Open the port only once the plan's indices and heads are built (by default a plan not yet "
+                       "built is built in the background while the fast plan answers).")] = False,
 ) -> None:
-    """Serve the HTTP API, the web page and the review page (all models are loaded before the port opens)."""
+    """Serve the HTTP API, the web page and the review page. A plan already built answers at once; one not yet
+    built is built (indices, missing heads) in the background while the fast plan answers, then takes over."""
     import logging
     from functools import partial
 
@@ -138,8 +142,14 @@ def serve(
     package_log.handlers.clear()
     package_log.propagate = True
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if workers > 1:  # built once here, not by every worker at once
+        from ..service.startup import complete
+        from ..tagging.tagger import Tagger
+
+        use_settings(settings)
+        complete(Tagger(encoder=settings.encoder, progress=False))
     # the settings travel to uvicorn's worker processes inside the app factory (pickled), not through the environment
-    config = uvicorn.Config(partial(create_app, settings=settings), factory=True, host=host, port=port,
+    config = uvicorn.Config(partial(create_app, settings=settings, wait=wait), factory=True, host=host, port=port,
                             workers=workers, log_level="info", server_header=False)
     if workers == 1:
         server = uvicorn.Server(config)

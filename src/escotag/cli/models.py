@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ..settings import get_settings
 from .options import EncoderOpt, JsonOpt, fail, make_tagger
 
 
@@ -53,7 +52,6 @@ def build(
     typer.echo(f"escotag: indices ready in {time.perf_counter() - started:.1f}s", err=True)
 
 
-
 def train(
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model(s) to train.")] = None,
     all_models: Annotated[bool, typer.Option("--all", help="Every trainable model with ESCO data.")] = False,
@@ -76,31 +74,12 @@ def train(
     encoder of the plan."""
     import time
 
-    from ..heads.trained import TrainedModel
-    from ..learn.training import train_model
-    from ..tagging.models import MODELS
-    from ..tagging.pipeline import encoder_folder
+    from ..learn.training import train_models, trainable_models
 
     if bool(model) == all_models:
         fail("give --model M (repeatable) or --all")
     tagger = make_tagger(trained=False, encoder=encoder, use_rules=False)
-    names = [n for n in tagger.available_models() if MODELS[n].trainable] if all_models else model or []
     started = time.perf_counter()
-    count = 0
-    for pipeline in tagger.pipelines.values():
-        todo = [n for n in names if pipeline in tagger.ensemble.model_pipelines(n)]
-        if missing:
-            folder = (Path(out) if out is not None else get_settings().models_dir) / encoder_folder(pipeline.encoder)
-            kept = [n for n in todo if TrainedModel.load(folder / n, tagger.taxonomy, pipeline.space) is not None]
-            if kept:
-                typer.echo(f"escotag: already trained, kept: {', '.join(kept)} ({pipeline.encoder.name})", err=True)
-            todo = [n for n in todo if n not in kept]
-        for name in todo:
-            trained, folder = train_model(pipeline, name, out, seed, labelled, head_weight=head_weight)
-            dev = trained.manifest["dev"]
-            count += 1
-            typer.echo(f"escotag: {trained.name}: trained on {'+'.join(trained.languages)} with encoder "
-                       f"{pipeline.encoder.name} in {trained.manifest['seconds']}s; dev MRR "
-                       f"{dev['untrained_mrr']} -> {dev['trained_mrr']}, head weight {trained.fusion['head']}, "
-                       f"ECE {dev['ece_titles']}; saved to {folder}", err=True)
+    count = train_models(tagger, trainable_models(tagger) if all_models else model or [], out, seed, labelled,
+                         head_weight, missing, report=lambda line: typer.echo(f"escotag: {line}", err=True))
     typer.echo(f"escotag: trained {count} model(s) in {time.perf_counter() - started:.0f}s", err=True)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,11 +29,14 @@ from ..heads.trained import Calibration, LabelledTitles, TrainedModel, title_has
 from ..metrics import expected_calibration_error, gold_ranks, metrics
 from ..settings import get_settings
 from ..storage import file_sha, load_or_build
+from ..tagging.models import MODELS
 from ..tagging.pipeline import Pipeline, encoder_folder
 from ..tagging.routing import detect_languages
+from ..tagging.tagger import Tagger
 from ..text.postings import Posting, clean_title, read_labelled
 from .tuning import DevTask, dev_tasks, fused
 
+log = logging.getLogger(__name__)
 DEV_QUERIES = 600  # held-out labels per training language
 # The head's weight on a title, per encoder and posting language ("*": every other one). Chosen out-of-fold on real
 # vacancy titles (make choose-weights), not on the ESCO dev split, whose queries are ESCO labels like the head's
@@ -190,6 +194,37 @@ def train_model(pipeline: Pipeline, model: str, out: str | Path | None = None, s
         raise ConfigError(f"{spec.name} is the plain-similarity model and has nothing to train")
     trained = train(pipeline, spec.languages, spec.name, seed, labelled, progress=progress, head_weight=head_weight)
     return trained, trained.save(Path(out or get_settings().models_dir) / encoder_folder(pipeline.encoder) / spec.name)
+
+
+def trainable_models(tagger: Tagger) -> list[str]:
+    """Every model of this ESCO that escotag train can give a head (all but En)."""
+    return [n for n in tagger.available_models() if MODELS[n].trainable]
+
+
+def train_models(tagger: Tagger, names: Sequence[str], out: str | Path | None = None, seed: int = 0,
+                 labelled: str | Path | None = None, head_weight: float | None = None, missing: bool = False,
+                 report: Callable[[str], None] = log.info) -> int:
+    """Train these models' heads for every pipeline of the tagger's plan that scores them, saved under out
+    (default: the models folder); with ``missing``, only those without a usable trained folder. Reports a line
+    per model; returns how many were trained."""
+    count = 0
+    for pipeline in tagger.pipelines.values():
+        todo = [n for n in names if pipeline in tagger.ensemble.model_pipelines(n)]
+        if missing:
+            folder = Path(out or get_settings().models_dir) / encoder_folder(pipeline.encoder)
+            kept = [n for n in todo if TrainedModel.load(folder / n, tagger.taxonomy, pipeline.space) is not None]
+            if kept:
+                report(f"already trained, kept: {', '.join(kept)} ({pipeline.encoder.name})")
+            todo = [n for n in todo if n not in kept]
+        for name in todo:
+            trained, folder = train_model(pipeline, name, out, seed, labelled, progress=tagger.progress,
+                                          head_weight=head_weight)
+            dev = trained.manifest["dev"]
+            count += 1
+            report(f"{trained.name}: trained on {'+'.join(trained.languages)} with encoder {pipeline.encoder.name} "
+                   f"in {trained.manifest['seconds']}s; dev MRR {dev['untrained_mrr']} -> {dev['trained_mrr']}, "
+                   f"head weight {trained.fusion['head']}, ECE {dev['ece_titles']}; saved to {folder}")
+    return count
 
 
 def for_languages(pipeline: Pipeline, languages: Sequence[str], language: str, seed: int = 0, progress: bool = True

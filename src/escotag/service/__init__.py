@@ -7,19 +7,23 @@ readiness.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from ..encoders.plan import configured_plan
+from ..errors import EscotagError
 from ..review import ReviewStore
 from ..settings import Settings, get_settings, use_settings
 from ..tagging.tagger import Tagger
-from . import admin, compatible, ops, review, v1
+from . import admin, compatible, ops, review, startup, v1
 from .errors import install_handlers
 from .guard import GuardMiddleware
 from .microbatch import MicroBatcher
@@ -32,28 +36,69 @@ __all__ = ["Settings", "create_app"]
 log = logging.getLogger("escotag.service")
 
 
-def create_app(tagger: Tagger | None = None, settings: Settings | None = None) -> FastAPI:
-    """The escotag FastAPI app. All models are loaded at start-up and shared by every request. Without a tagger,
-    it builds one from ``settings`` (default: the environment's), which become this process's settings."""
+def create_app(tagger: Tagger | None = None, settings: Settings | None = None, wait: bool = False) -> FastAPI:
+    """The escotag FastAPI app, sharing one tagger between requests. Without a tagger it makes one from
+    ``settings`` (default: the environment's), which become this process's settings: its plan answers at once when
+    it is built, else ``fast`` answers while it is built in the background (``startup``); ``wait``: the port opens
+    once the plan is ready."""
     if tagger is None and settings is not None:
         use_settings(settings)  # the indices, encoders and rules the tagger loads read them
     state = ServiceState(settings or get_settings(), tagger)
 
+    async def answer_with(tagger: Tagger) -> None:
+        state.search = state.search or LabelSearch(tagger.taxonomy)
+        if state.batcher is None:
+            state.batcher = MicroBatcher(tagger)
+            state.batcher.start()
+        state.switch(tagger)
+        state.ready = True
+        log.info("escotag answering with plan %s: %s models", tagger.plan.name, len(tagger.available_models()))
+
+    async def start_building(candidate: Tagger) -> None:
+        loop = asyncio.get_running_loop()
+
+        def ready(built: Tagger) -> None:
+            async def go() -> None:
+                await answer_with(built)
+                state.building = False
+            asyncio.run_coroutine_threadsafe(go(), loop)
+
+        def failed(exc: Exception) -> None:
+            loop.call_soon_threadsafe(lambda: (setattr(state, "building", False), setattr(state, "error", str(exc))))
+
+        state.building = True
+        startup.build_in_background(candidate, ready, failed)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        if state.tagger is None:
-            state.tagger = await run_in_threadpool(Tagger)
         started = time.perf_counter()
-        await run_in_threadpool(state.tagger.load)
-        state.search = LabelSearch(state.tagger.taxonomy)
         state.review = await run_in_threadpool(ReviewStore.open, state.settings.review_database)
-        state.batcher = MicroBatcher(state.tagger)
-        state.batcher.start()
-        state.ready = True
-        log.info("escotag ready: %s models in %.1fs", len(state.tagger.available_models()),
-                 time.perf_counter() - started)
+        if state.tagger is not None:  # given: answer with it once loaded
+            given, state.tagger = state.tagger, None
+            state.default = given.plan.name
+            await run_in_threadpool(given.load)
+            await answer_with(given)
+        else:
+            state.default = configured_plan(state.settings.encoder).name
+            try:
+                candidate = await run_in_threadpool(partial(Tagger, encoder=state.default, progress=False))
+            except EscotagError as exc:  # e.g. mpnet's weights missing: fast answers, /ready says why
+                if wait:
+                    raise
+                candidate, state.error = None, str(exc)
+                log.error("plan %s cannot be used: %s", state.default, exc)
+            if candidate is not None and (wait or await run_in_threadpool(startup.is_ready, candidate)):
+                await run_in_threadpool(startup.complete, candidate)
+                await answer_with(await run_in_threadpool(startup.ready_tagger, state.default))
+            else:
+                first = startup.first_plan(state.default) or state.default
+                await answer_with(await run_in_threadpool(startup.ready_tagger, first))
+                if candidate is not None:
+                    await start_building(candidate)
+        log.info("escotag ready in %.1fs", time.perf_counter() - started)
         yield
-        await state.batcher.stop()
+        if state.batcher is not None:
+            await state.batcher.stop()
 
     app = FastAPI(title="escotag", version=__version__, lifespan=lifespan,
                   description="Tag job postings with ESCO occupations. This service uses the ESCO "

@@ -30,8 +30,8 @@ async def occupations_detection(request: Request, state: Ready) -> Any:
         raise ApiError(422, "invalid_request", describe(exc.errors())) from exc
     postings = [Posting(i.title, i.description or "") for i in req.items]
     name = state.check(req.model, req.topk, postings)
-    results = await state.batcher.tag(postings, name, Thresholds(req.topk))  # type: ignore[union-attr]
-    uris = [[p.uri for p in t.predictions] for t in results]
+    answer = await state.batcher.tag(postings, name, Thresholds(req.topk))  # type: ignore[union-attr]
+    uris = [[p.uri for p in t.predictions] for t in answer.results]
     return uris[0] if len(uris) == 1 else uris
 
 

@@ -3,7 +3,8 @@
 While a batch runs, new requests queue; the next batch takes all of them (up to max_items), so under load
 many small requests cost one encoder call and one matrix product, and the cores are never oversubscribed
 by parallel numpy work. Each request keeps its own model and thresholds (the tagger cuts each item's list by its
-own); a batch that fails is tried again request by request, so one bad request fails alone.
+own); a batch that fails is tried again request by request, so one bad request fails alone. ``switch`` puts
+another tagger in place between two batches: a batch is answered by one tagger, whole, and says which.
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..tagging.ranking import Tagged, Thresholds
 from ..tagging.tagger import Tagger
 from ..text.postings import Posting
+
+
+class Answer(NamedTuple):
+    results: list[Tagged]
+    plan: str  # the encoder plan of the tagger that answered
 
 
 @dataclass
@@ -40,7 +47,11 @@ class MicroBatcher:
             self._task.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def tag(self, postings: list[Posting], model: str, thresholds: Thresholds) -> list[Tagged]:
+    def switch(self, tagger: Tagger) -> None:
+        """Answer with this tagger from the next batch on (call on the event loop)."""
+        self.tagger = tagger
+
+    async def tag(self, postings: list[Posting], model: str, thresholds: Thresholds) -> Answer:
         """Tags these postings in the next batch, each list cut by these thresholds."""
         future = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(postings, model, thresholds, future))
@@ -63,9 +74,10 @@ class MicroBatcher:
         items = [p for job in jobs for p in job.postings]
         models = [job.model for job in jobs for _ in job.postings]
         cuts = [job.thresholds for job in jobs for _ in job.postings]
+        tagger = self.tagger
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.tagger.tag_each, items, models, cuts)
+                self._executor, tagger.tag_each, items, models, cuts)
         except Exception as exc:
             if len(jobs) > 1:
                 return False
@@ -77,5 +89,5 @@ class MicroBatcher:
             mine = results[start : start + len(job.postings)]
             start += len(job.postings)
             if not job.future.done():
-                job.future.set_result(mine)
+                job.future.set_result(Answer(mine, tagger.plan.name))
         return True

@@ -22,8 +22,10 @@ async def health() -> Health:
 
 @router.get("/ready", tags=["ops"], response_model=Readiness, responses={503: {"model": Readiness}})
 async def ready(state: State) -> JSONResponse:
-    """Readiness: every model is loaded."""
-    return JSONResponse(Readiness(ready=state.ready).model_dump(), status_code=200 if state.ready else 503)
+    """Readiness: requests are answered, by which plan, and whether the default plan is still being built."""
+    answer = Readiness(ready=state.ready, plan=state.tagger.plan.name if state.ready and state.tagger else None,
+                       default=state.default, building=state.building, error=state.error)
+    return JSONResponse(answer.model_dump(), status_code=200 if state.ready else 503)
 
 
 @cache

@@ -87,6 +87,7 @@ class RuleFromDecision(BaseModel):
 
 class TagResponse(BaseModel):
     items: list[TaggedItem]
+    plan: str = Field(description="The encoder plan that answered (fast while the default plan is being built).")
     seconds: float
 
 
@@ -95,7 +96,12 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    ready: bool = Field(description="Every model is loaded (503 until then).")
+    ready: bool = Field(description="Requests are answered (503 until then).")
+    plan: str | None = Field(description="The encoder plan answering now.")
+    default: str = Field(description="The plan this service was started for; it answers once built.")
+    building: bool = Field(description="The default plan's indices and heads are being built in the background.")
+    error: str | None = Field(None, description="Why the default plan could not be built (the service goes on "
+                                                "answering with the plan it has).")
 
 
 class ReloadResult(BaseModel):

@@ -21,11 +21,22 @@ from .search import LabelSearch
 @dataclass
 class ServiceState:
     settings: Settings
-    tagger: Tagger | None = None
+    tagger: Tagger | None = None  # the one answering now
     batcher: MicroBatcher | None = None
     search: LabelSearch | None = None
     review: ReviewStore | None = None
     ready: bool = False
+    default: str = ""  # the plan the service was started for
+    building: bool = False  # the default plan is being built in the background
+    error: str | None = None  # why it could not be
+
+    def switch(self, tagger: Tagger) -> None:
+        """Answer with this tagger from the next batch on (on the event loop: between two requests' batches)."""
+        if self.tagger is not None and tagger.rules.digest != self.tagger.rules.digest:
+            tagger.set_rules(self.tagger.rules)  # rules reloaded while it was built
+        self.tagger = tagger
+        if self.batcher is not None:
+            self.batcher.switch(tagger)
 
     def check(self, model: str, topk: int, postings: list[Posting]) -> str:
         """The canonical model name, once the request is within the limits (ApiError 422 otherwise)."""

@@ -26,7 +26,7 @@ async def tag(req: TagRequest, state: Ready) -> TagResponse:
     name = state.check(req.model, req.topk, postings)
     thresholds = Thresholds(req.topk, req.min_score, req.min_confidence, req.review_below)
     state.tagger.check(name, thresholds)  # before the batcher runs; auto's models are checked once routed
-    results = await state.batcher.tag(postings, name, thresholds)
+    results, plan = await state.batcher.tag(postings, name, thresholds)
     review_ids: list[int | None] = [None] * len(postings)
     if req.review_below is not None:
         entries = review_entries(postings, results, req.review_below, origin="api")
@@ -38,7 +38,7 @@ async def tag(req: TagRequest, state: Ready) -> TagResponse:
                    occupations=[Occupation(**p.to_dict()) for p in preds], review_id=review_id)
         for item, (preds, used, language), review_id in zip(req.items, results, review_ids, strict=True)
     ]
-    return TagResponse(items=items, seconds=round(time.perf_counter() - started, 4))
+    return TagResponse(items=items, plan=plan, seconds=round(time.perf_counter() - started, 4))
 
 
 @router.get("/models", response_model=list[ModelInfo])

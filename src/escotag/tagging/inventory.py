@@ -45,6 +45,7 @@ class ModelInfo:
     available: bool  # this ESCO has texts in its languages
     trained: bool = False  # every pipeline has its head, so answers carry calibrated confidences
     trained_on: list[str] | None = None  # the languages its heads learned from
+    plan: str | None = None  # the encoder plan answering (its name)
     encoder: str | None = None  # the encoder plan spelled out
     encoders: list[EncoderInfo] = field(default_factory=list)
     esco: EscoInfo | None = None
@@ -63,7 +64,7 @@ def models_info(tagger: Tagger | None, ready: bool | None = None) -> list[ModelI
     out = []
     for s in MODELS.values():
         info = ModelInfo(s.name, s.language, list(s.languages), s.summary, s.name in available,
-                         encoder=tagger.encoder_description, esco=esco,
+                         plan=tagger.plan.name, encoder=tagger.encoder_description, esco=esco,
                          ready=None if ready is None else ready and s.name in available)
         if info.available:
             info.encoders = [EncoderInfo(p.encoder.name, p.encoder.id, p.space, w,
