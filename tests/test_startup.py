@@ -2,13 +2,11 @@
 switch loses no request, and a restart with the plan built starts with it."""
 
 import json
-import os
+import random
 import subprocess
 import sys
 import threading
 import time
-
-import random
 
 import httpx
 import pytest
