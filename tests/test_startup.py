@@ -113,3 +113,14 @@ def test_fast_answers_while_the_plan_builds_then_it_takes_over(tiny_slice, tmp_p
         proc.wait(60)
     text = log.read_text()
     assert "about" in text and "min left" in text and "switching to it" in text
+
+
+def test_the_time_left_follows_each_encoders_pace():
+    from escotag.service.startup import Progress
+
+    progress = Progress([("e5", 100), ("e5", 300), ("use", 50)], heads=2)
+    progress.block_done("e5", 100, 10.0)  # e5: 10 texts/s, the build's pace for use too
+    assert progress.seconds_left() == 300 / 10 + 50 / 10 + 2 * Progress.HEAD_SECONDS
+    progress.block_done("use", 50, 0.5)  # use: 100 texts/s
+    progress.head_done(20.0)
+    assert progress.seconds_left() == 300 / 10 + 1 * 20.0

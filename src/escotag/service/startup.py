@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from ..encoders.plan import EncoderPlan
+from ..index.views import taxonomy_views
 from ..learn.training import train_models, trainable_models
 from ..storage import NotCached, cache_only
 from ..tagging.models import model_spec
@@ -41,27 +42,70 @@ def build_steps(tagger: Tagger) -> list[tuple[Pipeline, str]]:
     return list(steps)
 
 
+def _cached(pipeline: Pipeline, lang: str) -> bool:
+    try:
+        with cache_only():
+            pipeline.block(lang)
+    except NotCached:
+        return False
+    return True
+
+
+class Progress:
+    """The time left of a build: blocks to encode weighted by their texts, at each encoder's pace so far (the
+    build's pace for an encoder not yet timed), and heads to train at their mean time so far."""
+
+    HEAD_SECONDS = 30.0  # a head's time before one has been timed
+
+    def __init__(self, blocks: list[tuple[str, int]], heads: int) -> None:
+        self.blocks, self.heads = list(blocks), heads  # (encoder, texts) still to build
+        self.texts: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self.head_seconds: list[float] = []
+
+    def block_done(self, encoder: str, texts: int, seconds: float) -> None:
+        self.blocks.remove((encoder, texts))
+        self.texts[encoder] = self.texts.get(encoder, 0) + texts
+        self.seconds[encoder] = self.seconds.get(encoder, 0) + seconds
+
+    def head_done(self, seconds: float) -> None:
+        self.heads -= 1
+        self.head_seconds.append(seconds)
+
+    def seconds_left(self) -> float:
+        overall = sum(self.texts.values()) / max(sum(self.seconds.values()), 1e-9)
+        left = sum(texts / (self.texts[e] / max(self.seconds[e], 1e-9) if e in self.texts else overall or 1.0)
+                   for e, texts in self.blocks)
+        per_head = sum(self.head_seconds) / len(self.head_seconds) if self.head_seconds else self.HEAD_SECONDS
+        return left + self.heads * per_head
+
+
 def complete(tagger: Tagger, report: Callable[[str], None] = log.info) -> None:
-    """Build every index block of the tagger's plan and train its missing heads, reporting each step done with an
-    estimate of the time left (at the pace so far)."""
-    steps = build_steps(tagger)
+    """Build every index block of the tagger's plan and train its missing heads, reporting each step with an
+    estimate of the time left."""
+    todo = [(p, lang) for p, lang in build_steps(tagger) if not _cached(p, lang)]
+    sizes = {(p, lang): sum(map(len, taxonomy_views(tagger.taxonomy, lang))) for p, lang in todo}
     untrained = [name for name in trainable_models(tagger) if not tagger.is_trained(name)]
-    total = len(steps) + len(untrained)
+    progress = Progress([(p.encoder.name, sizes[(p, lang)]) for p, lang in todo], len(untrained))
     started = time.perf_counter()
 
-    def done(k: int, what: str) -> None:
-        elapsed = time.perf_counter() - started
-        left = elapsed / k * (total - k)
-        report(f"plan {tagger.plan.name}: {what} ({k} of {total} steps in {elapsed / 60:.1f} min; "
-               f"about {left / 60:.1f} min left)")
+    def say(what: str) -> None:
+        report(f"plan {tagger.plan.name}: {what} ({(time.perf_counter() - started) / 60:.1f} min so far; "
+               f"about {progress.seconds_left() / 60:.0f} min left)")
 
-    for k, (pipeline, lang) in enumerate(steps, 1):
+    if todo:
+        say(f"{len(todo)} index blocks to build ({sum(sizes.values()):,} texts), {len(untrained)} heads to train")
+    for pipeline, lang in todo:
+        began = time.perf_counter()
         pipeline.block(lang)
-        done(k, f"{pipeline.encoder.name} index of {lang} ready")
+        progress.block_done(pipeline.encoder.name, sizes[(pipeline, lang)], time.perf_counter() - began)
+        say(f"{pipeline.encoder.name} index of {lang} ready")
     tagger.load()
-    for k, name in enumerate(untrained, len(steps) + 1):
+    for name in untrained:
+        began = time.perf_counter()
         train_models(tagger, [name], missing=True, report=lambda line: None)
-        done(k, f"{name} trained")
+        progress.head_done(time.perf_counter() - began)
+        say(f"{name}'s heads trained")
 
 
 def first_plan(default: str) -> str | None:
