@@ -8,11 +8,13 @@ its vectors (cosine > 0.9998; the engine quantises activations to int8). Texts a
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import usable_cores
 from .adapter import SHIPPED, Adapter, merged_model
 from .base import BatchedEncoder
 from .e5_file import length_chunks
@@ -57,12 +59,20 @@ class E5Encoder(BatchedEncoder):
         self.id = f"{weights}+{ENGINE}:{prefix}"
         self._file = E5File(path)
         self._tokenizer = E5Tokenizer(self._file)
-        self._session = cpu_session(e5_graph(self._file))
+        # Chunks run one per core at once, each on one thread: a run's many small operations cost less without
+        # sharing each one out (a third more titles, leads and micro-batches a second on 2 cores, the same bits)
+        self._session = cpu_session(e5_graph(self._file), threads=1)
+        self._runs = ThreadPoolExecutor(usable_cores(), thread_name_prefix=f"escotag-{self.name}")
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        # ONNX Runtime releases the GIL while it runs
+        return self._session.run(None, {"embedded": self._file.embed(chunk),
+                                        "mask": np.ones(chunk.shape, dtype=np.float32)})[0]
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         ids = self._tokenizer.ids([self._prefix + t for t in texts])
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for rows, chunk in length_chunks(ids, CHUNK):
-            out[rows] = self._session.run(None, {"embedded": self._file.embed(chunk),
-                                                 "mask": np.ones(chunk.shape, dtype=np.float32)})[0]
+        chunks = list(length_chunks(ids, CHUNK))
+        for (rows, _), vectors in zip(chunks, self._runs.map(self._run, [c for _, c in chunks]), strict=True):
+            out[rows] = vectors
         return out

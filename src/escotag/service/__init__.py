@@ -88,8 +88,8 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None, w
                 candidate, state.error = None, str(exc)
                 log.error("plan %s cannot be used: %s", state.default, exc)
             if candidate is not None and (wait or await run_in_threadpool(startup.is_ready, candidate)):
-                await run_in_threadpool(startup.complete, candidate)
-                await answer_with(await run_in_threadpool(startup.ready_tagger, state.default))
+                await run_in_threadpool(startup.complete, candidate)  # nothing left to do when it was ready
+                await answer_with(candidate)
             else:
                 first = startup.first_plan(state.default) or state.default
                 await answer_with(await run_in_threadpool(startup.ready_tagger, first))

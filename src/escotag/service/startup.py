@@ -82,7 +82,7 @@ class Progress:
 
 def complete(tagger: Tagger, report: Callable[[str], None] = log.info) -> None:
     """Build every index block of the tagger's plan and train its missing heads, reporting each step with an
-    estimate of the time left."""
+    estimate of the time left; the tagger ends with every model loaded, heads included."""
     todo = [(p, lang) for p, lang in build_steps(tagger) if not _cached(p, lang)]
     sizes = {(p, lang): sum(map(len, taxonomy_views(tagger.taxonomy, lang))) for p, lang in todo}
     untrained = [name for name in trainable_models(tagger) if not tagger.is_trained(name)]
@@ -100,12 +100,15 @@ def complete(tagger: Tagger, report: Callable[[str], None] = log.info) -> None:
         pipeline.block(lang)
         progress.block_done(pipeline.encoder.name, sizes[(pipeline, lang)], time.perf_counter() - began)
         say(f"{pipeline.encoder.name} index of {lang} ready")
-    tagger.load()
     for name in untrained:
         began = time.perf_counter()
         train_models(tagger, [name], missing=True, report=lambda line: None)
         progress.head_done(time.perf_counter() - began)
         say(f"{name}'s heads trained")
+    if untrained:
+        for pipeline in tagger.pipelines.values():
+            pipeline.forget_models()  # read again, with the heads just trained
+    tagger.load()
 
 
 def first_plan(default: str) -> str | None:
@@ -122,8 +125,7 @@ def ready_tagger(plan: str) -> Tagger:
 
 def build_in_background(candidate: Tagger, on_ready: Callable[[Tagger], None],
                         on_error: Callable[[Exception], None]) -> threading.Thread:
-    """Completes the candidate's plan on a thread of its own, then hands a fresh tagger of it (heads loaded) to
-    on_ready."""
+    """Completes the candidate's plan on a thread of its own (indices, heads), then hands it to on_ready."""
     plan = candidate.plan.name
 
     def run() -> None:
@@ -131,9 +133,8 @@ def build_in_background(candidate: Tagger, on_ready: Callable[[Tagger], None],
             started = time.perf_counter()
             log.info("building plan %s in the background; answering meanwhile with the plan already ready", plan)
             complete(candidate)
-            tagger = ready_tagger(plan)
             log.info("plan %s built in %.1f min: switching to it", plan, (time.perf_counter() - started) / 60)
-            on_ready(tagger)
+            on_ready(candidate)
         except Exception as exc:  # the service goes on with the plan it has
             log.exception("could not build plan %s", plan)
             on_error(exc)

@@ -241,6 +241,13 @@ class Pipeline:
         """Every occupation from one ESCO language's texts alone, with these trained parts."""
         return Candidates(self._assemble([self.esco_block(lang)], len(self.taxonomy), trained), trained)
 
+    def forget_models(self) -> None:
+        """Drop the loaded models and trained parts (index blocks stay): the next use reads the models folder again,
+        as after escotag train."""
+        with self._lock:
+            self._trained.clear()
+            self._indices.clear()
+
     def load(self, models: Iterable[str]) -> None:
         for name in models:
             self.index(name)
