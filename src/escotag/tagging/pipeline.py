@@ -1,6 +1,6 @@
 """One encoder's scoring pipeline: its vector space, per-language index blocks, models and trained heads.
 
-Kept in one module (~280 lines): its parts share one lock and the caches it guards (projection, blocks with and
+Kept in one module (~290 lines): its parts share one lock and the caches it guards (projection, blocks with and
 without the rules, indices, trained heads), and the rules swap rebuilds them together.
 
 A Tagger holds one Pipeline per encoder it uses and fuses their scores (``tagger.py``).
