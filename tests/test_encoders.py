@@ -136,10 +136,14 @@ def test_cross_lingual_and_described_postings_take_their_parts(esco_slice):
     ensemble = Tagger(esco_slice, encoder="use*0.4+e5*0.6;xling=use;described=use", progress=False, trained=False)
     use = Tagger(esco_slice, encoder="use", progress=False, trained=False)
     italian, english = Posting("Panettiere", language="it"), Posting("Baker")
-    assert ensemble.routes([italian, english]) == [("EnV2", True), ("EnV2", False)]
-    assert ensemble.routes([english], "De") == [("De", False)]  # a named model gets its own language
-    assert ensemble.routes([Posting("Baker", language="en")], "De") == [("De", False)]  # English is indexed too
-    assert ensemble.routes([Posting("Bakker", language="nl")], "De") == [("De", True)]
+    routes = ensemble.routes([italian, english])
+    assert [(r.model, r.language, r.cross_lingual) for r in routes] == [("EnV2", "it", True), ("EnV2", "en", False)]
+    def routed(postings, model):
+        return [(r.model, r.cross_lingual) for r in ensemble.routes(postings, model)]
+
+    assert routed([english], "De") == [("De", False)]  # a named model gets its own language
+    assert routed([Posting("Baker", language="en")], "De") == [("De", False)]  # English is indexed too
+    assert routed([Posting("Bakker", language="nl")], "De") == [("De", True)]
     tagged = ensemble.tag_with_models([italian, english], topk=3)
     alone = use.tag([italian], "EnV2", topk=3)[0]
     assert [p.uri for p in tagged[0][0]] == [p.uri for p in alone] and tagged[0][1] == "EnV2"
