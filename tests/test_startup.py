@@ -119,6 +119,7 @@ def test_the_time_left_follows_each_encoders_pace():
     from escotag.service.startup import Progress
 
     progress = Progress([("e5", 100), ("e5", 300), ("use", 50)], heads=2)
+    assert progress.seconds_left() is None  # nothing timed yet
     progress.block_done("e5", 100, 10.0)  # e5: 10 texts/s, the build's pace for use too
     assert progress.seconds_left() == 300 / 10 + 50 / 10 + 2 * Progress.HEAD_SECONDS
     progress.block_done("use", 50, 0.5)  # use: 100 texts/s

@@ -72,7 +72,10 @@ class Progress:
         self.heads -= 1
         self.head_seconds.append(seconds)
 
-    def seconds_left(self) -> float:
+    def seconds_left(self) -> float | None:
+        """None until a block or a head has been timed."""
+        if not self.texts and not self.head_seconds:
+            return None
         overall = sum(self.texts.values()) / max(sum(self.seconds.values()), 1e-9)
         left = sum(texts / (self.texts[e] / max(self.seconds[e], 1e-9) if e in self.texts else overall or 1.0)
                    for e, texts in self.blocks)
@@ -90,11 +93,14 @@ def complete(tagger: Tagger, report: Callable[[str], None] = log.info) -> None:
     started = time.perf_counter()
 
     def say(what: str) -> None:
+        left = progress.seconds_left()
         report(f"plan {tagger.plan.name}: {what} ({(time.perf_counter() - started) / 60:.1f} min so far; "
-               f"about {progress.seconds_left() / 60:.0f} min left)")
+               + ("the time left is estimated once a block is built)" if left is None else
+                  f"about {left / 60:.0f} min left)"))
 
     if todo:
-        say(f"{len(todo)} index blocks to build ({sum(sizes.values()):,} texts), {len(untrained)} heads to train")
+        say(f"{len(todo)} index blocks to build ({sum(sizes.values()):,} texts), {len(untrained)} models' heads "
+            "to train")
     for pipeline, lang in todo:
         began = time.perf_counter()
         pipeline.block(lang)
