@@ -97,16 +97,17 @@ def load_arrays(folder: Path, key: str, single: str | None = None) -> tuple[dict
 def load_or_build(what: str, load: Callable[[], T | None], build: Callable[[], T], save: Callable[[T], None]) -> T:
     """What load() finds, else build()'s value, saved. An entry that cannot be trusted (ValueError, OSError,
     KeyError from load) is logged and rebuilt; a cache that cannot be written only costs the rebuild next time."""
+    problem = None
     try:
         found = load()
         if found is not None:
             return found
     except (OSError, ValueError, KeyError) as exc:
-        if getattr(_cache_only, "on", False):
-            raise NotCached(what) from exc
-        log.warning("%s is stale or corrupt (%s): rebuilding it", what, exc)
+        problem = exc
     if getattr(_cache_only, "on", False):
-        raise NotCached(what)
+        raise NotCached(what) from problem
+    if problem is not None:
+        log.warning("%s is stale or corrupt (%s): rebuilding it", what, problem)
     value = build()
     try:
         save(value)

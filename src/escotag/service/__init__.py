@@ -87,12 +87,13 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None, w
                     raise
                 candidate, state.error = None, str(exc)
                 log.error("plan %s cannot be used: %s", state.default, exc)
-            if candidate is not None and (wait or await run_in_threadpool(startup.is_ready, candidate)):
-                await run_in_threadpool(startup.complete, candidate)  # nothing left to do when it was ready
+            ready = candidate is not None and await run_in_threadpool(startup.is_ready, candidate)
+            if candidate is not None and (ready or wait):
+                if not ready:
+                    await run_in_threadpool(startup.complete, candidate)
                 await answer_with(candidate)
             else:
-                first = startup.first_plan(state.default) or state.default
-                await answer_with(await run_in_threadpool(startup.ready_tagger, first))
+                await answer_with(await run_in_threadpool(startup.ready_tagger, startup.FIRST_PLAN))
                 if candidate is not None:
                     await start_building(candidate)
         log.info("escotag ready in %.1fs", time.perf_counter() - started)

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..encoders.plan import EncoderPlan
 from ..index.views import taxonomy_views
 from ..learn.training import train_models, trainable_models
 from ..storage import NotCached, cache_only
@@ -19,7 +18,7 @@ from ..tagging.pipeline import Pipeline
 from ..tagging.tagger import Tagger
 
 log = logging.getLogger("escotag.service")
-FIRST_PLAN = "fast"
+FIRST_PLAN = "fast"  # answers while the plan asked for is built (that plan itself once built, fast included)
 
 
 def is_ready(tagger: Tagger) -> bool:
@@ -115,11 +114,6 @@ def complete(tagger: Tagger, report: Callable[[str], None] = log.info) -> None:
         for pipeline in tagger.pipelines.values():
             pipeline.forget_models()  # read again, with the heads just trained
     tagger.load()
-
-
-def first_plan(default: str) -> str | None:
-    """The plan to answer with while ``default`` is built (None: the default is the first plan itself)."""
-    return None if EncoderPlan.parse(default).describe() == EncoderPlan.parse(FIRST_PLAN).describe() else FIRST_PLAN
 
 
 def ready_tagger(plan: str) -> Tagger:
