@@ -24,7 +24,7 @@ from .files import Writer, file_format, read_rows
 
 # Rows per batch. An auto batch is scored per model, and a model that answers a few rows of a batch costs nearly as
 # much as one that answers many (its label vectors are read whole), so batches are larger than the encoders' own
-# (BatchedEncoder, index.concepts.QUERY_CHUNK); docs/speed.md has the measurements.
+# (BatchedEncoder, index.views.QUERY_CHUNK); docs/speed.md has the measurements.
 BATCH_ROWS = 1024
 # At most this many batches at once: each in flight holds its score matrices (~100 MB for EnV2).
 MAX_WORKERS = 8

@@ -3,7 +3,7 @@
 Kept in one module (~290 lines): its parts share one lock and the caches it guards (projection, blocks with and
 without the rules, indices, trained heads), and the rules swap rebuilds them together.
 
-A Tagger holds one Pipeline per encoder it uses and fuses their scores (``tagger.py``).
+A Tagger holds one Pipeline per encoder of its plan (``ensemble.py``) and fuses their scores (``fusion.py``).
 """
 
 from __future__ import annotations
