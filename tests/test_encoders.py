@@ -37,7 +37,8 @@ def test_plan_parsing():
     accurate = EncoderPlan.parse("accurate")
     assert accurate.members("en", described=True) == (("use", 0.4), ("mpnet", 0.6))  # lang.described first
     assert accurate.members("de", described=True) == (("use", 1.0),)  # then described
-    assert accurate.members("en", cross_lingual=True, described=True) == (("use", 1.0),)  # xling before both
+    assert accurate.members("it", cross_lingual=True) == (("use", 0.4), ("e5ft", 0.6))  # xling before lang, *
+    assert accurate.members("it", cross_lingual=True, described=True) == (("use", 1.0),)  # described before xling
     assert accurate.members("en") == (("e5ft", 1.0),) and accurate.members("de") == (("use", 0.4), ("e5ft", 0.6))
     assert accurate.encoders == ["use", "e5ft", "mpnet"]
     assert EncoderPlan.parse(accurate.describe()).parts == accurate.parts
@@ -147,6 +148,7 @@ def test_cross_lingual_and_described_postings_take_their_parts(esco_slice):
     tagged = ensemble.tag_with_models([italian, english], topk=3)
     alone = use.tag([italian], "EnV2", topk=3)[0]
     assert [p.uri for p in tagged[0][0]] == [p.uri for p in alone] and tagged[0][1] == "EnV2"
+    assert [t.cross_lingual for t in tagged] == [True, False]  # every door reports the path that answered
     assert np.allclose([p.score for p in tagged[0][0]], [p.score for p in alone], atol=1e-6)
     assert not np.allclose(ensemble.scores([english], "EnV2"), use.scores([english], "EnV2"))
     described = Posting("Baker", "You bake bread and pastries early in the morning.")
@@ -227,8 +229,8 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
 
 def test_the_default_plan_tags_real_titles_and_a_posting(esco_slice, monkeypatch):
     """With no plan named anywhere, escotag runs accurate: the fine-tuned e5 on English titles, with use on the others,
-    mpnet reading English postings with a description whole; its answers on titles in four languages and an English
-    posting are right."""
+    mpnet reading English postings with a description whole; its answers on titles in five languages (one without
+    a model, answered cross-lingually) and an English posting are right."""
     from escotag.text.postings import Posting
 
     _mpnet_parts_or_skip()
@@ -238,7 +240,8 @@ def test_the_default_plan_tags_real_titles_and_a_posting(esco_slice, monkeypatch
     tagger = Tagger(esco_slice, progress=False, trained=False)
     assert tagger.plan.name == "accurate" and tagger.plan.encoders == ["use", "e5ft", "mpnet"]
     expected = {"Bäcker (m/w/d)": "baker", "software developer": "software developer", "مطور برمجيات":
-                "software developer", "Elektricien": "electrician"}
+                "software developer", "Elektricien": "electrician",
+                "Panettiere per il nostro forno artigianale": "baker"}  # Italian: no model, cross-lingual
     for title, label in expected.items():
         top = tagger.tag_with_models([Posting(title)], "auto", topk=3)[0].predictions
         assert label in [p.label_en for p in top], (title, top)

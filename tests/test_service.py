@@ -56,14 +56,17 @@ def test_all_models(base):
 
 def test_v1_tag(base):
     r = httpx.post(f"{base}/v1/tag", json={"items": [
-        {"id": 7, "title": "Bäckerin"}, {"id": "b", "title": "محاسب", "description": "مسك الدفاتر"}],
-        "topk": 3})
+        {"id": 7, "title": "Bäckerin"}, {"id": "b", "title": "محاسب", "description": "مسك الدفاتر"},
+        {"title": "Panettiere per il nostro forno artigianale"}], "topk": 3})
     assert r.status_code == 200, r.text
     data = r.json()
-    first, second = data["items"]
-    assert (first["id"], first["language"], first["model"]) == (7, "de", "De")
+    first, second, third = data["items"]
+    assert (first["id"], first["language"], first["model"], first["cross_lingual"]) == (7, "de", "De", False)
     assert first["occupations"][0]["label_en"] == "baker" and len(first["occupations"]) == 3
     assert (second["language"], second["model"]) == ("ar", "Ar")
+    # Italian has no model: auto answers it on the cross-lingual path, against English labels
+    assert (third["language"], third["model"], third["cross_lingual"]) == ("it", "EnV2", True)
+    assert "baker" in [o["label_en"] for o in third["occupations"]]
     assert set(first["occupations"][0]) == {"uri", "label", "label_en", "isco_code", "isco_label", "score",
                                             "confidence", "source"}
     assert first["occupations"][0]["confidence"] is None  # untrained: no calibrated confidence

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from escotag import ConfigError, Posting
+from escotag.tagging.models import BY_LANGUAGE
 from escotag.text.langid import detect_many
 
 CASES = [
@@ -63,25 +64,33 @@ def test_bad_inputs(tagger):
 
 
 def test_language_routing():
+    ours = set(BY_LANGUAGE)
     assert detect_many(["مصمم - Kitchen Designer (AutoCAD)", "Softwareentwickler im Bereich Bankwesen",
-                        "Verpleegkundige in het ziekenhuis", "Інженер-програміст", "12345"]) == \
+                        "Verpleegkundige in het ziekenhuis", "Інженер-програміст", "12345"], ours) == \
         ["ar", "de", "nl", "uk", "en"]
+    # languages without a model, when lingua is sure of them; a short ambiguous title stays with a model language
+    *sure, unsure = detect_many(["Insegnante di scuola primaria", "Kierowca kat. C", "Sjuksköterska",
+                                 "Yazılım mühendisi", "Μηχανικός λογισμικού", "Cameriere di sala"], ours)
+    assert sure == ["it", "pl", "sv", "tr", "el"] and unsure in ours
 
 
 def test_batched_language_ids_are_the_one_at_a_time_ones():
     from escotag.text import langid
 
     texts = ["Bäcker", "chef de cuisine", "مصمم - Kitchen Designer", "verpleegkundige", "123", "motorista de camião",
-             "Інженер", "Software Engineer", "Bäcker", "enfermero de urgencias"]
+             "Інженер", "Software Engineer", "Bäcker", "enfermero de urgencias", "Sjuksköterska på akuten"]
+    ours = frozenset(BY_LANGUAGE)
     detector = langid._detector()
-    one_by_one = [langid._by_script(t, "en") or langid._code(detector.detect_language_of(t), "en") for t in texts]
-    assert langid.detect_many(texts) == one_by_one == ["de", "fr", "ar", "nl", "en", "pt", "uk", "en", "de", "es"]
-    assert langid.detect_many(texts) == one_by_one  # the second time from memory
-    assert langid.detect_many(["12"], default="de") == ["de"]
+    one_by_one = [langid._by_script(t, "en") or langid._choose(detector.compute_language_confidence_values(t), ours,
+                                                                 "en") for t in texts]
+    assert langid.detect_many(texts, ours) == one_by_one == \
+        ["de", "fr", "ar", "nl", "en", "pt", "uk", "en", "de", "es", "sv"]
+    assert langid.detect_many(texts, ours) == one_by_one  # the second time from memory
+    assert langid.detect_many(["12"], ours, default="de") == ["de"]
 
 
 def test_mixed_arabic_english_title(tagger):
-    preds, model, language = tagger.tag_with_models(["مطور - Software Developer (Java)"], "auto", 5)[0]
+    preds, model, language, _ = tagger.tag_with_models(["مطور - Software Developer (Java)"], "auto", 5)[0]
     assert (model, language) == ("Ar", "ar")
     assert "software developer" in [p.label_en for p in preds]
 

@@ -130,8 +130,9 @@ class Writer:
 
             rows = [self._flat(r) for r in records]
             numeric = ("score_", "confidence_")
-            schema = pa.schema([(k, pa.int64() if k == "row" else pa.float64() if k.startswith(numeric) else
-                                 pa.string()) for k in rows[0]])
+            kinds = {"row": pa.int64(), "cross_lingual": pa.bool_()}
+            schema = pa.schema([(k, kinds.get(k) or (pa.float64() if k.startswith(numeric) else pa.string()))
+                                for k in rows[0]])
             pq.write_table(pa.Table.from_pylist(rows, schema=schema), self._parts / f"part-{self._part:08d}.parquet")
             self._part += 1
 

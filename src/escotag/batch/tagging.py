@@ -110,9 +110,9 @@ def tag_file(
         good, future, size, skipped = pending.popleft()
         results = future.result()
         writer.write([
-            {"id": str(row.get(columns.id, n)), "row": n, "title": title, "model": used,
-             "predictions": [p.to_dict() for p in preds]}
-            for (n, row, title), (preds, used, _) in zip(good, results, strict=True)
+            {"id": str(row.get(columns.id, n)), "row": n, "title": title, "model": t.model, "language": t.language,
+             "cross_lingual": t.cross_lingual, "predictions": [p.to_dict() for p in t.predictions]}
+            for (n, row, title), t in zip(good, results, strict=True)
         ])
         if review is not None:
             queued[0] += _queue(review, good, results, review_below, columns, checkpoint.run)

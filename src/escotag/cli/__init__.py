@@ -72,9 +72,11 @@ def tag(
         results = tagger.tag_each([item], model, Thresholds(topk, min_confidence=min_confidence,
                                                             review_below=review_below))
         queued = _queue_for_review([item], results, review_below)
-        preds, used, _ = results[0]
+        preds, used = results[0].predictions, results[0].model
         if as_json:
-            typer.echo(json.dumps({"model": used, "predictions": [p.to_dict() for p in preds]}, ensure_ascii=False))
+            typer.echo(json.dumps({"model": used, "language": results[0].language,
+                                   "cross_lingual": results[0].cross_lingual,
+                                   "predictions": [p.to_dict() for p in preds]}, ensure_ascii=False))
             return
         if not preds:
             typer.echo(f"no occupation reaches confidence {min_confidence} ({used}): route to a person")

@@ -2,10 +2,10 @@
 
 A plan is written ``[lang=]member[+member…][;lang=…]``, a member ``encoder[*weight]``: ``use``, ``use+e5``,
 ``use*0.4+e5*0.6``, ``en=use*0.4+mpnet*0.6;*=use+e5``. A language without its own part takes the ``*`` part (a
-plan without ``lang=`` is all ``*``). Two more parts, where given, take precedence in this order: ``xling=``
-scores cross-lingual queries (postings in a language the model's index holds no ESCO labels in: an Italian posting
-routed to English, a MELO ``_c_en`` set), then ``lang.described=`` and ``described=`` postings with a description
-(in that language; in any). Weights default to equal shares. Two aliases name the configurations the README
+plan without ``lang=`` is all ``*``). Two more parts, where given, take precedence in this order: ``lang.described=``
+and ``described=`` score postings with a description (in that language; in any), then ``xling=`` cross-lingual
+titles (in a language the model's index holds no ESCO labels in: an Italian posting routed to English, a MELO
+``_c_en`` set). Weights default to equal shares. Two aliases name the configurations the README
 recommends: ``fast`` and ``accurate``.
 """
 
@@ -28,13 +28,12 @@ ALIASES = {
     # for plain e5 (make choose-weights); e5ft led it on jobbert fold 5 (which it never saw) and on MELO deu
     # (docs/fine-tuning.md). English titles: e5ft alone with its head (weight 2.0, training.TITLE_HEAD_WEIGHTS),
     # both chosen out-of-fold on those titles with an adapter per held-out fold (share 1.0 on all five folds); the
-    # real titles here are English, so other languages keep the mix. Cross-lingual queries and postings with
-    # descriptions are left to use, as in fast:
-    # nothing real here that e5ft did not learn from can show it helps there (its translation pairs cover every
-    # ESCO language). English postings with a description add the old service's mpnet, reading the posting whole:
-    # on held-out real English ads it led use by ~10 Acc@5 points, and 0.4 use + 0.6 mpnet led mpnet alone
-    # (issue 9; docs/accuracy.md)
-    "accurate": "use*0.4+e5ft*0.6;en=e5ft;xling=use;described=use;en.described=use*0.4+mpnet*0.6",
+    # real titles here are English, so other languages keep the mix. Cross-lingual titles take the same mix: with an
+    # adapter that never saw the query language it led use on that language's ESCO labels (docs/fine-tuning.md,
+    # leave-languages-out). Postings with a description are read by use (and, in English, the old service's mpnet
+    # reading the posting whole: 0.4 use + 0.6 mpnet led mpnet alone on held-out real English ads, issue 9): on those
+    # ads e5ft lost to use in both seats, as it reads postings today (docs/accuracy.md)
+    "accurate": "use*0.4+e5ft*0.6;en=e5ft;xling=use*0.4+e5ft*0.6;described=use;en.described=use*0.4+mpnet*0.6",
 }
 
 
@@ -75,12 +74,12 @@ class EncoderPlan:
                 ) -> tuple[tuple[str, float], ...]:
         """(encoder name, weight) pairs used for postings in this language (cross_lingual: against an index
         without labels in it; described: with a description)."""
-        if cross_lingual and XLING in self.parts:
-            return self.parts[XLING]
         if described:
             for key in (f"{lang}.{DESCRIBED}", DESCRIBED):
                 if key in self.parts:
                     return self.parts[key]
+        if cross_lingual and XLING in self.parts:
+            return self.parts[XLING]
         return self.parts.get(lang, self.parts[ANY])
 
     @property

@@ -25,14 +25,15 @@ def review_entries(items: Sequence[object], results: Sequence[Tagged], below: fl
     ``keys`` (one per item, optional) make a re-queued item a no-op: a resumed file run queues each row once.
     """
     entries = []
-    for i, (item, (preds, model, language)) in enumerate(zip(items, results, strict=True)):
+    for i, (item, tagged) in enumerate(zip(items, results, strict=True)):
+        preds = tagged.predictions
         if not needs_review(preds, below):
             continue
         posting: Posting = as_posting(item)
         entries.append({
             "position": i, "origin": origin, "origin_key": keys[i] if keys is not None else None,
             "external_id": posting.id, "title": posting.title, "description": posting.description,
-            "language": language, "model": model,
+            "language": tagged.language, "model": tagged.model,
             "candidates": [p.to_dict() for p in preds], "top_confidence": top_confidence(preds),
         })
     return entries

@@ -68,6 +68,8 @@ class TaggedItem(BaseModel):
     language: str = Field(description="The language routing took: the item's, else detected (auto), else the "
                                       "model's.")
     model: str
+    cross_lingual: bool = Field(description="Answered on the cross-lingual path: the model's index holds no ESCO "
+                                            "labels in the item's language (its English labels answered).")
     occupations: list[Occupation]
     review_id: int | None = Field(None, description="The review queue item, when review_below queued it.")
 

@@ -34,9 +34,9 @@ async def tag(req: TagRequest, state: Ready) -> TagResponse:
         for entry, review_id in zip(entries, ids, strict=True):
             review_ids[entry["position"]] = review_id
     items = [
-        TaggedItem(id=item.id, language=language, model=used,
-                   occupations=[Occupation(**p.to_dict()) for p in preds], review_id=review_id)
-        for item, (preds, used, language), review_id in zip(req.items, results, review_ids, strict=True)
+        TaggedItem(id=item.id, language=t.language, model=t.model, cross_lingual=t.cross_lingual,
+                   occupations=[Occupation(**p.to_dict()) for p in t.predictions], review_id=review_id)
+        for item, t, review_id in zip(req.items, results, review_ids, strict=True)
     ]
     return TagResponse(items=items, plan=plan, seconds=round(time.perf_counter() - started, 4))
 

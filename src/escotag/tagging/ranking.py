@@ -38,12 +38,14 @@ class Prediction:
 
 
 class Tagged(NamedTuple):
-    """One posting's answer, as every door serialises it: its ranked predictions, the model that answered and the
-    posting's language as routing took it (the given one, else the detected one under auto, else the model's)."""
+    """One posting's answer, as every door serialises it: its ranked predictions, the model that answered, the
+    posting's language as routing took it (the given one, else the detected one under auto, else the model's) and
+    the path that answered: cross-lingual when the model's index holds no labels in that language."""
 
     predictions: list[Prediction]
     model: str
     language: str
+    cross_lingual: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def detect_languages(postings: Sequence[Posting]) -> list[str]:
     """Each posting's given language, else the one detected from its title and the start of its description (the
     undeclared ones in one batch)."""
     texts = [p.title + " " + p.description[:200] for p in postings if not p.language]
-    detected = iter(langid.detect_many(texts) if texts else [])
+    detected = iter(langid.detect_many(texts, prefer=BY_LANGUAGE) if texts else [])
     return [p.language or next(detected) for p in postings]
 
 

@@ -186,7 +186,7 @@ class Tagger:
                 ranked = self._ranker.rank(scores, probs, MODELS[name].language, max(cuts[i].topk for i in rows),
                                            matched)
                 for row, preds in zip(rows, ranked, strict=True):
-                    out[row] = Tagged(cuts[row].cut(preds), name, routes[row].language)
+                    out[row] = Tagged(cuts[row].cut(preds), name, routes[row].language, cross_lingual)
         return out  # type: ignore[return-value]
 
     def scores(self, postings: Sequence[Posting], model: str, cross_lingual: bool = False,
