@@ -31,8 +31,8 @@ ALIASES = {
     # real titles here are English, so other languages keep the mix. Cross-lingual titles take the same mix: with an
     # adapter that never saw the query language it led use on that language's ESCO labels (docs/fine-tuning.md,
     # leave-languages-out). Postings with a description are read by use (and, in English, the old service's mpnet
-    # reading the posting whole: 0.4 use + 0.6 mpnet led mpnet alone on held-out real English ads, issue 9): on those
-    # ads e5ft lost to use in both seats, as it reads postings today (docs/accuracy.md)
+    # reading the posting whole: 0.4 use + 0.6 mpnet led mpnet alone on held-out real English ads, issue 9): on the
+    # aida postings, which it never saw, e5ft lost to use in both seats, as it reads postings today (docs/accuracy.md)
     "accurate": "use*0.4+e5ft*0.6;en=e5ft;xling=use*0.4+e5ft*0.6;described=use;en.described=use*0.4+mpnet*0.6",
 }
 

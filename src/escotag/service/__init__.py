@@ -23,6 +23,7 @@ from ..errors import EscotagError
 from ..review import ReviewStore
 from ..settings import Settings, get_settings, use_settings
 from ..tagging.tagger import Tagger
+from ..text import langid
 from . import admin, compatible, ops, review, startup, v1
 from .errors import install_handlers
 from .guard import GuardMiddleware
@@ -73,6 +74,7 @@ def create_app(tagger: Tagger | None = None, settings: Settings | None = None, w
     async def lifespan(_: FastAPI):
         started = time.perf_counter()
         state.review = await run_in_threadpool(ReviewStore.open, state.settings.review_database)
+        await run_in_threadpool(langid.warm)  # auto's detector holds the GIL while it loads: not in a request
         if state.tagger is not None:  # given: answer with it once loaded
             given, state.tagger = state.tagger, None
             state.default = given.plan.name
