@@ -28,7 +28,12 @@ def test_tag_a_posting_on_the_page(browser, base):
     assert "baker" in first.inner_text()
     assert first.locator("a").get_attribute("href").startswith("https://esco.ec.europa.eu/")
     assert "7512" in first.inner_text()  # ISCO code of bakers
-    assert "model De" in page.inner_text("#meta")
+    assert "model De" in page.inner_text("#meta") and "cross-lingual" not in page.inner_text("#meta")
+    page.fill("#title", "Insegnante di scuola primaria")  # Italian has no model: English labels answer it
+    page.fill("#description", "")
+    page.click("#submit")
+    page.wait_for_function("document.querySelector('#meta').innerText.includes('language it')")
+    assert "model EnV2" in page.inner_text("#meta") and "cross-lingual" in page.inner_text("#meta")
     page.close()
 
 
