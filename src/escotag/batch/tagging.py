@@ -110,8 +110,7 @@ def tag_file(
         good, future, size, skipped = pending.popleft()
         results = future.result()
         writer.write([
-            {"id": str(row.get(columns.id, n)), "row": n, "title": title, "model": t.model, "language": t.language,
-             "cross_lingual": t.cross_lingual, "predictions": [p.to_dict() for p in t.predictions]}
+            {"id": str(row.get(columns.id, n)), "row": n, "title": title, **t.to_dict()}
             for (n, row, title), t in zip(good, results, strict=True)
         ])
         if review is not None:

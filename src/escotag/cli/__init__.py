@@ -74,9 +74,7 @@ def tag(
         queued = _queue_for_review([item], results, review_below)
         preds, used = results[0].predictions, results[0].model
         if as_json:
-            typer.echo(json.dumps({"model": used, "language": results[0].language,
-                                   "cross_lingual": results[0].cross_lingual,
-                                   "predictions": [p.to_dict() for p in preds]}, ensure_ascii=False))
+            typer.echo(json.dumps(results[0].to_dict(), ensure_ascii=False))
             return
         if not preds:
             typer.echo(f"no occupation reaches confidence {min_confidence} ({used}): route to a person")

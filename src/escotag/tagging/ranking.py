@@ -45,7 +45,12 @@ class Tagged(NamedTuple):
     predictions: list[Prediction]
     model: str
     language: str
-    cross_lingual: bool = False
+    cross_lingual: bool
+
+    def to_dict(self) -> dict:
+        """The fields every door writes for a posting (the API names the predictions 'occupations')."""
+        return {"model": self.model, "language": self.language, "cross_lingual": self.cross_lingual,
+                "predictions": [p.to_dict() for p in self.predictions]}
 
 
 @dataclass(frozen=True)
