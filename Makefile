@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 ENCODER ?= accurate
 
-.PHONY: install test lint build train finetune serve bench bench-spark bench-rules loadtest eval choose-weights clean esco-snapshot
+.PHONY: install test lint build train finetune serve bench bench-spark bench-rules loadtest eval choose-weights clean esco-snapshot docker-base docker-test
 
 comma := ,
 # The base install runs every plan on a CPU (e5 and mpnet as ONNX graphs escotag builds itself; no torch). Plans
@@ -96,3 +96,15 @@ loadtest: install build  ## requests/s and latency against a real server on loop
 ESCO_VERSION ?= 1.2.1 (pt, es: 1.2.0)
 esco-snapshot: install  ## repack the ESCO snapshot shipped in the package from the official CSV export in $(SHARED)/esco
 	$(BIN)/escotag esco pack $(SHARED)/esco --out src/escotag/data/esco.parquet --esco-version "$(ESCO_VERSION)"
+
+# Containers: podman by default (DOCKER=docker works too). The base is made here (debootstrap) because these
+# machines reach no container registry; elsewhere DOCKER_BASE=python:3.11-slim. podman's runc needs the limits set.
+DOCKER ?= podman
+DOCKER_BASE ?= localhost/escotag-base:bookworm
+DOCKER_RUN_FLAGS ?= --ulimit nofile=20000:20000 --ulimit nproc=32768:32768
+
+docker-base:  ## a local Debian base image (debootstrap; needs root) unless DOCKER_BASE names another one
+	$(if $(filter localhost/escotag-base:%,$(DOCKER_BASE)),DOCKER=$(DOCKER) docker/base-image.sh $(DOCKER_BASE))
+
+docker-test: docker-base  ## build the image (the default plan inside: ~26 min) and check that a container answers with it within 60 s (NO_BUILD=1: the image as built)
+	DOCKER=$(DOCKER) BASE=$(DOCKER_BASE) RUN_FLAGS="$(DOCKER_RUN_FLAGS)" NO_BUILD=$(NO_BUILD) $(PY) docker/smoke_test.py

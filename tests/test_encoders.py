@@ -37,6 +37,7 @@ def test_plan_parsing():
     accurate = EncoderPlan.parse("accurate")
     assert accurate.members("en", described=True) == (("use", 0.4), ("mpnet", 0.6))  # lang.described first
     assert accurate.members("de", described=True) == (("use", 1.0),)  # then described
+    assert accurate.members("uk", described=True) == accurate.members("uk")  # USE never learned Ukrainian
     assert accurate.members("it", cross_lingual=True) == (("use", 0.4), ("e5ft", 0.6))  # xling before lang, *
     assert accurate.members("it", cross_lingual=True, described=True) == (("use", 1.0),)  # described before xling
     assert accurate.members("en") == (("e5ft", 1.0),) and accurate.members("de") == (("use", 0.4), ("e5ft", 0.6))

@@ -20,6 +20,7 @@ from escotag.encoders.e5_file import LINEAR, E5File, base_model_path, dequantize
 from escotag.esco import load_taxonomy  # noqa: E402
 from escotag.finetune.pairs import Pair, esco_pairs, labelled_pairs  # noqa: E402
 from escotag.storage import file_sha  # noqa: E402
+from escotag.text.normalization import label_variants  # noqa: E402
 from escotag.text.postings import fold_of  # noqa: E402
 
 TEXTS = ["Baker", "Softwareentwickler (m/w/d)", "مصمم - Kitchen Designer (AutoCAD)", "verpleegkundige",
@@ -134,6 +135,26 @@ def test_labelled_pairs_leave_out_their_fold(esco_slice, tmp_path):
     assert {p.anchor for p in kept} == {f"Title {i}" for i in range(40) if folds[i] != 2}
 
 
+def test_a_concept_fold_leaves_out_every_pair_of_its_occupations(esco_slice, tmp_path):
+    from escotag.esco.folds import CONCEPT_FOLDS, concept_fold, concepts_in_fold
+
+    taxonomy = load_taxonomy(esco_slice)
+    folds = [concept_fold(o.uri) for o in taxonomy.occupations]
+    assert set(folds) == set(range(1, CONCEPT_FOLDS + 1))  # every fold has occupations of the slice
+    held_out = concepts_in_fold(taxonomy, 3)
+    assert held_out == {i for i, f in enumerate(folds) if f == 3}
+    every, kept = esco_pairs(taxonomy), esco_pairs(taxonomy, leave_out=held_out)
+    assert {p.concept for p in kept} == {p.concept for p in every} - held_out
+    assert {p.source for p in kept} == {"synonym", "translation", "description"}
+    assert len(kept) == sum(p.concept not in held_out for p in every)  # nothing else changes
+    rows = [[str(i), o.label("en"), "", o.uri] for i, o in enumerate(taxonomy.occupations[:60])]
+    from escotag.text.postings import read_labelled
+
+    read = read_labelled(write_labelled(tmp_path / "coded.csv", rows))
+    titles = labelled_pairs(taxonomy, read, leave_out=held_out)
+    assert {p.concept for p in titles} == set(range(60)) - held_out
+
+
 def test_evaluation_refuses_what_the_adapter_learned(adapter_dir, esco_slice, tmp_path, monkeypatch):
     from escotag import Tagger
     from escotag.errors import LeakageError
@@ -152,8 +173,11 @@ def test_evaluation_refuses_what_the_adapter_learned(adapter_dir, esco_slice, tm
     for name in ("adapter.npz", "manifest.json"):
         (folder / name).write_bytes((adapter_dir / name).read_bytes())
     manifest = json.loads((folder / "manifest.json").read_text())
+    from escotag.esco.folds import concept_fold, concepts_in_fold
+
+    fold = concept_fold(taxonomy.occupations[0].uri)
     manifest |= {"labelled": [{"file": path.name, "sha256": file_sha(path)}],
-                 "holdout_fold": "2/5", "esco": {"languages": ["en", "de"]}}
+                 "holdout_fold": "2/5", "esco": {"languages": ["en", "de"], "holdout_concepts": f"{fold}/10"}}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("ESCOTAG_HOME", str(tmp_path / "home"))
     tagger = Tagger(small, progress=False, encoder=f"e5ft:{folder}", trained=False)
@@ -166,5 +190,11 @@ def test_evaluation_refuses_what_the_adapter_learned(adapter_dir, esco_slice, tm
         eval_postings(path, tagger, "EnV2", "title", fold=1)
     result = eval_postings(path, tagger, "EnV2", "title", fold=2)
     assert result.n == sum(fold_of(25) == 1) and result.extra["fold"] == "2/5"
-    with pytest.raises(LeakageError, match="esco-xling-de"):
+    with pytest.raises(LeakageError, match=f"except concept fold {fold}/10"):
         eval_esco_xling(tagger, "de", trained=False)
+    with pytest.raises(LeakageError):
+        eval_esco_xling(tagger, "de", trained=False, concept_fold=fold % 10 + 1)
+    result = eval_esco_xling(tagger, "de", "labels", trained=False, concept_fold=fold)
+    german = [o for i, o in enumerate(taxonomy.occupations) if i in concepts_in_fold(taxonomy, fold)]
+    assert result.n == sum(len(label_variants(o.labels["de"].preferred)) for o in german if "de" in o.labels)
+    assert result.extra["concept_fold"] == f"{fold}/10" and 0 < result.n < 40

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..esco.folds import CONCEPT_FOLDS
 from .options import EncoderOpt, JsonOpt, ModelOpt, UntrainedOpt, make_tagger
 
 app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled sets (docs/accuracy.md).")
@@ -54,13 +55,17 @@ def eval_postings_cmd(
 def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query language.")],
                    as_json: JsonOpt = False,
                    queries: Annotated[str, typer.Option(help="all, labels or descriptions.")] = "all",
-                   untrained: UntrainedOpt = False, encoder: EncoderOpt = None) -> None:
+                   untrained: UntrainedOpt = False, encoder: EncoderOpt = None,
+                   concept_fold: Annotated[int | None, typer.Option(
+                       "--concept-fold", min=1, max=CONCEPT_FOLDS,
+                       help="Query with this concept fold's occupations only: what 'escotag finetune "
+                            "--holdout-concepts' left out.")] = None) -> None:
     """This language's ESCO labels and descriptions as queries against an English-only index (and a head
     trained on every other language)."""
     from ..evaluation.xling import eval_esco_xling
 
     tagger = make_tagger(progress=False, encoder=encoder, use_rules=False)
-    _report(eval_esco_xling(tagger, lang, queries, trained=not untrained), as_json)
+    _report(eval_esco_xling(tagger, lang, queries, trained=not untrained, concept_fold=concept_fold), as_json)
 
 
 def tune(langs: Annotated[str, typer.Option("--langs", help="Comma-separated dev languages.")] = "en,de,nl,pt,fr,es",

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..esco.folds import CONCEPT_FOLDS
 from ..finetune.pairs import LABELLED_REPEAT
 from ..finetune.train import FinetuneConfig
 from ..text.postings import FOLDS
@@ -22,6 +23,11 @@ def finetune(
         "--holdout-fold", min=1, max=FOLDS,
         help=f"Leave out this fold (1-{FOLDS}) of every --labelled file, to score it out-of-fold with "
              "'escotag eval postings --fold'.")] = None,
+    holdout_concepts: Annotated[int | None, typer.Option(
+        "--holdout-concepts", min=1, max=CONCEPT_FOLDS,
+        help=f"Leave out every pair of the occupations in this concept fold (1-{CONCEPT_FOLDS}, by URI), in every "
+             "language and in --labelled files, to score them with 'escotag eval esco-xling --concept-fold'.")
+    ] = None,
     languages: Annotated[str | None, typer.Option(
         "--languages", help="Comma-separated ESCO languages to pair (default: every language of the taxonomy).")
     ] = None,
@@ -47,6 +53,7 @@ def finetune(
 
     from ..encoders.sentence_transformers import default_device
     from ..esco import load_taxonomy
+    from ..esco.folds import concepts_in_fold, fold_name
     from ..finetune.pairs import esco_pairs, labelled_pairs
     from ..finetune.train import finetune as run
     from ..settings import get_settings
@@ -55,18 +62,21 @@ def finetune(
 
     taxonomy = load_taxonomy()
     langs = [x.strip() for x in languages.split(",")] if languages else None
-    pairs = esco_pairs(taxonomy, langs)
+    held_out = concepts_in_fold(taxonomy, holdout_concepts) if holdout_concepts else set()
+    pairs = esco_pairs(taxonomy, langs, held_out)
     sources = []
     for path in labelled or []:
         rows = read_labelled(path)
-        found = labelled_pairs(taxonomy, rows, holdout_fold - 1 if holdout_fold else None)
+        found = labelled_pairs(taxonomy, rows, holdout_fold - 1 if holdout_fold else None, held_out)
         pairs += found * LABELLED_REPEAT
         sources.append({"file": path.name, "sha256": file_sha(path), "rows": len(rows), "pairs": len(found),
                         "repeat": LABELLED_REPEAT})
     config = FinetuneConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate, rank=rank,
                             alpha=2.0 * rank, seed=seed, mask_isco_group=mask_isco_group)
     record = {"esco": {"source": taxonomy.source, "version": taxonomy.version, "content": taxonomy.content_hash,
-                       "languages": langs or taxonomy.languages},
+                       "languages": langs or taxonomy.languages,
+                       "holdout_concepts": fold_name(holdout_concepts) if holdout_concepts else None,
+                       "held_out_occupations": len(held_out)},
               "labelled": sources, "holdout_fold": f"{holdout_fold}/{FOLDS}" if holdout_fold else None}
     target = out or get_settings().home / "adapters" / "e5-occupations"
     device = default_device()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, LeakageError
+from ..esco.folds import fold_name
 from ..esco.taxonomy import PIVOT
 from ..heads.trained import TrainedModel
 from ..learn.training import for_languages
@@ -106,18 +107,24 @@ def heads_trained_on(heads: Sequence[TrainedModel | None]) -> str:
     return langs if not missing else f"{langs} ({missing} of {len(heads)} pipelines untrained)"
 
 def check_adapters(pipelines: Iterable[Pipeline], labelled: Path | None = None, fold: int | None = None,
-                   esco_language: str | None = None) -> None:
+                   esco_language: str | None = None, concept_fold: int | None = None) -> None:
     """LeakageError when a fine-tuned encoder learned what a set measures: the rows of a labelled file outside
-    the fold it held out, or a language's ESCO labels paired with English (esco-xling)."""
+    the fold it held out, or a language's ESCO labels paired with English (esco-xling) unless the set scores only
+    the concept fold the encoder held out."""
     for pipeline in pipelines:
         adapter = getattr(pipeline.encoder, "adapter", None)
         if adapter is None:
             continue
         record, name = adapter.manifest, pipeline.encoder.name
-        if esco_language and esco_language in record.get("esco", {}).get("languages", []):
-            raise LeakageError(f"encoder {name} was fine-tuned on {esco_language} ESCO labels paired with English: "
-                               f"esco-xling-{esco_language} cannot measure it (escotag finetune --languages without "
-                               f"{esco_language})")
+        esco = record.get("esco", {})
+        held_out = esco.get("holdout_concepts")
+        if (esco_language and esco_language in esco.get("languages", [])
+                and (concept_fold is None or held_out != fold_name(concept_fold))):
+            raise LeakageError(
+                f"encoder {name} was fine-tuned on {esco_language} ESCO labels paired with English"
+                + (f" except concept fold {held_out}: score only that fold (--concept-fold {held_out.split('/')[0]})"
+                   if held_out else f": esco-xling-{esco_language} cannot measure it (escotag finetune --languages "
+                                    f"without {esco_language}, or --holdout-concepts)"))
         if labelled is None:
             continue
         sha = file_sha(labelled)

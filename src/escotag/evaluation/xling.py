@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from ..errors import DataError
+from ..esco.folds import concepts_in_fold, fold_name
 from ..esco.taxonomy import PIVOT
 from ..index.views import occupation_description
 from ..learn.training import for_languages
@@ -21,19 +22,21 @@ from .protocol import (
 )
 
 
-def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int = 512, trained: bool = True
-                    ) -> Result:
+def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int = 512, trained: bool = True,
+                    concept_fold: int | None = None) -> Result:
     """Queries: this language's ESCO preferred labels (each gendered variant) and descriptions; the index
     holds English texts only and a trained head has learned from every other language but this one, so
-    nothing in the query language reaches the model."""
+    nothing in the query language reaches the model. concept_fold: only the occupations of that fold query
+    (every occupation is still a candidate), so an encoder fine-tuned with the fold held out can be scored."""
     started = time.perf_counter()
     tx = tagger.taxonomy
     if lang not in tx.languages or lang == PIVOT:
         raise DataError(tx.source, f"no ESCO texts in {lang!r} other than English to query with")
     texts, gold = [], []
+    querying = concepts_in_fold(tx, concept_fold) if concept_fold else range(len(tx.occupations))
     for i, occ in enumerate(tx.occupations):
         labels = occ.labels.get(lang)
-        if labels is None:
+        if labels is None or i not in querying:
             continue
         if queries in ("all", "labels"):
             for v in label_variants(labels.preferred):
@@ -44,7 +47,8 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
             gold.append([i])
     allowed = training_languages(lang, [PIVOT], tx.languages)
     model = BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT])
-    check_adapters([pipeline for pipeline, _ in tagger.members(model, cross_lingual=True)], esco_language=lang)
+    check_adapters([pipeline for pipeline, _ in tagger.members(model, cross_lingual=True)], esco_language=lang,
+                   concept_fold=concept_fold)
     candidates = {}
     for pipeline, _ in tagger.members(model, cross_lingual=True):
         head = for_languages(pipeline, allowed, lang, progress=pipeline.progress) if trained else None
@@ -55,4 +59,5 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
     ranks = gold_ranks(scored(tagger, texts, model, True, candidates, batch), gold)
     mrr, acc = metrics(ranks)
     return Result(f"esco-xling-{lang}", "en-only", len(texts), mrr, acc, time.perf_counter() - started,
-                  {"queries": queries, "trained_on": heads_trained_on([c.trained for c in candidates.values()])})
+                  {"queries": queries, "trained_on": heads_trained_on([c.trained for c in candidates.values()]),
+                   **({"concept_fold": fold_name(concept_fold)} if concept_fold else {})})

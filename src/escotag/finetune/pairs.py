@@ -10,7 +10,7 @@ English preferred label (``title``); a gold ISCO group has no single label and i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 
 from ..esco.taxonomy import PIVOT, Taxonomy
@@ -32,10 +32,14 @@ class Pair:
     source: str
 
 
-def esco_pairs(taxonomy: Taxonomy, languages: Sequence[str] | None = None) -> list[Pair]:
-    """Synonym, translation and description pairs of every occupation in these languages (default: all)."""
+def esco_pairs(taxonomy: Taxonomy, languages: Sequence[str] | None = None, leave_out: Set[int] = frozenset()
+               ) -> list[Pair]:
+    """Synonym, translation and description pairs of every occupation in these languages (default: all) but
+    those at the positions in leave_out."""
     pairs: list[Pair] = []
     for position, occupation in enumerate(taxonomy.occupations):
+        if position in leave_out:
+            continue
         english = occupation.labels.get(PIVOT)
         pivot = label_variants(english.preferred)[0] if english else ""
         for lang in languages or taxonomy.languages:
@@ -54,8 +58,10 @@ def esco_pairs(taxonomy: Taxonomy, languages: Sequence[str] | None = None) -> li
     return pairs
 
 
-def labelled_pairs(taxonomy: Taxonomy, rows: Sequence[dict], holdout_fold: int | None = None) -> list[Pair]:
-    """Title pairs of labelled rows whose gold is an occupation, leaving out the rows of holdout_fold."""
+def labelled_pairs(taxonomy: Taxonomy, rows: Sequence[dict], holdout_fold: int | None = None,
+                   leave_out: Set[int] = frozenset()) -> list[Pair]:
+    """Title pairs of labelled rows whose gold is an occupation, leaving out the rows of holdout_fold and those
+    whose gold is at a position in leave_out."""
     folds = fold_of(len(rows)) if holdout_fold is not None else None
     pairs = []
     for i, row in enumerate(rows):
@@ -63,7 +69,7 @@ def labelled_pairs(taxonomy: Taxonomy, rows: Sequence[dict], holdout_fold: int |
             continue
         position = taxonomy.position.get(row.get("gold_uri", "").strip())
         title = clean_title(" ".join(str(row.get("title", "")).split()))
-        if position is None or not title:
+        if position is None or position in leave_out or not title:
             continue
         label = taxonomy.occupations[position].label(PIVOT)
         pairs.append(Pair(title, label_variants(label)[0], position, "title"))
