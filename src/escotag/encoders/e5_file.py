@@ -184,18 +184,6 @@ def padded_chunks(ids: list[list[int]], pad: int, chunk: int
         yield rows, padded, mask
 
 
-def length_chunks(ids: list[list[int]], chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Token-id sequences of one length together, at most ``chunk`` at a time, shortest first: each chunk's input
-    rows and ids (n, length). Nothing is padded, so a text's vector does not depend on the texts beside it."""
-    lengths = np.array([len(seq) for seq in ids], dtype=np.int64)
-    order = np.argsort(lengths, kind="stable")
-    for length in np.unique(lengths):
-        same = order[lengths[order] == length]
-        for start in range(0, len(same), chunk):
-            rows = same[start : start + chunk]
-            yield rows, np.array([ids[i] for i in rows], dtype=np.int64).reshape(len(rows), int(length))
-
-
 class E5Tokenizer:
     """The C engine's tokenizer in Python: its normalisation map, runs of spaces collapsed, a leading metaspace,
     Viterbi over the Unigram pieces (HF tokenizers; an unknown character costs the lowest score - 10, as there)."""

