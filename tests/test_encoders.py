@@ -83,7 +83,8 @@ def test_e5_runs_int8_products_close_to_its_float32_graph():
     from escotag.encoders.onnx import cpu_session, run_in_chunks
 
     encoder = get_encoder("e5")
-    kept = [dict(np.load(path)) for path in (get_settings().home / "encoders" / "int8").glob("*.npz")]
+    kept = [{f.stem: np.load(f) for f in folder.glob("*.npy")}
+            for folder in (get_settings().home / "encoders" / "int8").iterdir()]
     mine = [factors for factors in kept if digest(factors) in encoder.id]
     assert len(mine) == 1
     factors = mine[0]

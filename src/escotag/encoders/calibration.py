@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..settings import get_settings
-from ..storage import load_or_build
+from ..storage import load_arrays, load_or_build, save_arrays
 
 STEP = 16  # every 16th occupation's texts calibrate
 
@@ -35,18 +35,11 @@ def digest(factors: dict[str, np.ndarray]) -> str:
 
 def calibrated(model: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The factors for this model (its weights' identity), built once and kept."""
-    path = get_settings().home / "encoders" / "int8" / f"{hashlib.sha256(model.encode()).hexdigest()[:16]}.npz"
+    folder = get_settings().home / "encoders" / "int8" / hashlib.sha256(model.encode()).hexdigest()[:16]
 
     def load() -> dict[str, np.ndarray] | None:
-        if not path.exists():
-            return None
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
+        found = load_arrays(folder, model)
+        return found[0] if found else None
 
-    def save(factors: dict[str, np.ndarray]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **factors)
-        tmp.replace(path)
-
-    return load_or_build(f"int8 calibration of {model}", load, build, save)
+    return load_or_build(f"int8 calibration of {model}", load, build,
+                         lambda factors: save_arrays(folder, factors, {"key": model}))

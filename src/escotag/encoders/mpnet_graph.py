@@ -33,11 +33,10 @@ def relative_buckets(relative: np.ndarray, num_buckets: int, max_distance: int =
     return out + np.where(n < exact, n, np.minimum(large, half - 1))
 
 
-def mpnet_graph(folder: Path, smoothing: Mapping[str, np.ndarray] | None = None,
-                float_products: tuple[str, ...] = ()) -> bytes:
+def mpnet_graph(folder: Path, smoothing: Mapping[str, np.ndarray] | None = None) -> bytes:
     """The serialised ONNX model: inputs ``input_ids`` and ``attention_mask`` [batch, length] (int64), output
     ``last_hidden_state`` [batch, length, hidden]. Float32 products, or int8 ones with ``smoothing`` (factors per
-    product input, ``Int8GraphBuilder``) but for the linear maps named by ``float_products``."""
+    product input, ``Int8GraphBuilder``)."""
     from onnx import TensorProto, helper
     from safetensors.numpy import load_file
 
@@ -45,7 +44,7 @@ def mpnet_graph(folder: Path, smoothing: Mapping[str, np.ndarray] | None = None,
     weights = {k.removeprefix("mpnet."): v for k, v in load_file(str(folder / "model.safetensors")).items()}
     hidden, heads, eps = config["hidden_size"], config["num_attention_heads"], config["layer_norm_eps"]
     pad = config.get("pad_token_id", 1)
-    g = GraphBuilder() if smoothing is None else Int8GraphBuilder(smoothing, float_products)
+    g = GraphBuilder() if smoothing is None else Int8GraphBuilder(smoothing)
     mask = g.node("Cast", ["attention_mask"], "mask", to=TensorProto.FLOAT)
     # positions: pad + 1, pad + 2, ... over the tokens, pad on padding
     counted = g.node("CumSum", ["attention_mask", g.const("axis1", np.array(1, np.int64))], "counted")

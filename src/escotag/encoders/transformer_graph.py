@@ -96,10 +96,9 @@ class Int8GraphBuilder(GraphBuilder):
     exactly) and the weights' rows multiplied by them: a few channels with large activations would otherwise take
     most of every token's 255 levels."""
 
-    def __init__(self, smoothing: Mapping[str, np.ndarray], float_products: tuple[str, ...] = ()) -> None:
+    def __init__(self, smoothing: Mapping[str, np.ndarray]) -> None:
         super().__init__()
         self.smoothing = smoothing
-        self.float_products = float_products  # linear maps (by name suffix) left in float32
         self._quantised: dict[str, tuple[str, str]] = {}
 
     def _quantise(self, x: str) -> tuple[str, str]:
@@ -121,8 +120,6 @@ class Int8GraphBuilder(GraphBuilder):
         return self._quantised[x]
 
     def linear(self, x: str, name: str, w: np.ndarray, b: np.ndarray) -> str:
-        if name.endswith(self.float_products):
-            return super().linear(x, name, w, b)
         levels, scale = self._quantise(x)
         weights = w.T.astype(np.float64)  # [in, out]
         if x in self.smoothing:
