@@ -14,6 +14,7 @@ from escotag import ConfigError, Tagger
 from escotag.encoders import get_encoder, l2_normalize
 from escotag.encoders.cache import cached_encode
 from escotag.encoders.plan import ALIASES, EncoderPlan, configured_plan
+from escotag.encoders.transformer_graph import INT8
 from escotag.settings import get_settings, use_settings
 from escotag.tagging.fusion import fuse, standardise
 
@@ -233,9 +234,9 @@ def test_mpnet_from_the_pypi_parts_int8_on_the_cpu(tmp_path, monkeypatch):
     folder = mpnet.packaged_model()
     assert folder is not None and (folder / "model.safetensors").stat().st_size > 400e6
     encoder = mpnet.mpnet_encoder()
-    assert encoder.id.startswith(f"all-mpnet-base-v2@{mpnet.MAX_TOKENS}+onnx-int8-tokens-")
+    assert encoder.id.startswith(f"all-mpnet-base-v2@{mpnet.MAX_TOKENS}+onnx-{INT8}-")
     assert encoder.reads_whole_postings
-    exported = tmp_path / "encoders" / "all-mpnet-base-v2-onnx-int8-tokens" / "model-int8.onnx"
+    exported = tmp_path / "encoders" / f"all-mpnet-base-v2-onnx-{INT8}" / "model-int8.onnx"
     assert exported.stat().st_size < 0.7 * (folder / "model.safetensors").stat().st_size  # int8 weights
     texts = [*TITLES, "software developer", "programmer", "baker", " ".join(POSTING)]
     exact = SentenceTransformerEncoder(str(folder), device="cpu", max_seq_length=mpnet.MAX_TOKENS).encode(texts)

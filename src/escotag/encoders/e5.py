@@ -20,10 +20,11 @@ from .base import BatchedEncoder
 from .calibration import calibrated, calibration_texts, digest
 from .e5_file import E5File, E5Tokenizer, base_model_path
 from .onnx import cpu_session, length_chunks, run_in_chunks
+from .transformer_graph import INT8
 
 PREFIXES = ("query", "passage")
 FINETUNED = "e5ft"
-ENGINE = "onnx-int8"  # in every cache key, with the smoothing factors' digest
+ENGINE = f"onnx-{INT8}"  # in every cache key, with the smoothing factors' digest
 
 
 def smoothing(model: E5File, tokenizer: E5Tokenizer, weights: str) -> dict[str, np.ndarray]:

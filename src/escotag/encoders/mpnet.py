@@ -26,6 +26,7 @@ from ..storage import write_atomically
 from .base import BatchedEncoder, Encoder
 from .onnx import cpu_session, length_chunks, run_in_chunks
 from .sentence_transformers import SentenceTransformerEncoder, default_device
+from .transformer_graph import INT8
 
 log = logging.getLogger(__name__)
 HUB_ID = "sentence-transformers/all-mpnet-base-v2"
@@ -158,7 +159,7 @@ def mpnet_encoder(device: str | None = None, max_tokens: int = MAX_TOKENS) -> En
                               "choose another plan (--encoder fast); on CUDA it also needs 'escotag[torch]'") from exc
         encoder.id = f"all-mpnet-base-v2@{max_tokens}"
     else:
-        folder = onnx_model(source, source.parent / f"{FOLDER}-onnx-int8-tokens")
-        encoder = OnnxEncoder(folder, "mpnet", f"all-mpnet-base-v2@{max_tokens}+onnx-int8-tokens", max_tokens)
+        folder = onnx_model(source, source.parent / f"{FOLDER}-onnx-{INT8}")
+        encoder = OnnxEncoder(folder, "mpnet", f"all-mpnet-base-v2@{max_tokens}+onnx-{INT8}", max_tokens)
     encoder.reads_whole_postings = True  # type: ignore[attr-defined]
     return encoder

