@@ -21,7 +21,7 @@ from escotag.encoders.e5_file import E5File, E5Tokenizer, base_model_path, padde
 from escotag.esco import load_taxonomy
 from escotag.finetune.model import E5Model
 from escotag.finetune.pairs import LABELLED_REPEAT, esco_pairs, labelled_pairs
-from escotag.finetune.train import CHUNK, PREFIX, FinetuneConfig, _bf16_units, _negative_mask, _order
+from escotag.finetune.train import CHUNK, FinetuneConfig, _bf16_units, _order, batch_ids, contrastive_loss
 from escotag.text.postings import read_labelled
 
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))
@@ -41,17 +41,12 @@ def profile(pairs: list, chunk: int, steps: int, config: FinetuneConfig, skip: i
     for step in range(steps):
         t0 = time.perf_counter()
         batch = [pairs[i] for i in order[step]]
-        ids = tokenizer.ids([PREFIX + p.anchor for p in batch] + [PREFIX + p.positive for p in batch])
+        ids = batch_ids(tokenizer, batch)
         t1 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             vectors = model.encode(ids, chunk)
         t2 = time.perf_counter()
-        anchors, positives = vectors[: len(batch)], vectors[len(batch) :]
-        logits = (anchors @ positives.T / config.temperature).masked_fill(
-            torch.from_numpy(_negative_mask(batch, None)), float("-inf"))
-        target = torch.arange(len(batch))
-        loss = (torch.nn.functional.cross_entropy(logits, target)
-                + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+        loss = contrastive_loss(vectors, batch, config.temperature)
         t3 = time.perf_counter()
         loss.backward()
         t4 = time.perf_counter()

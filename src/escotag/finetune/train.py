@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from ..encoders.adapter import save_adapter
 from ..encoders.e5_file import E5File, E5Tokenizer, base_model_path
 from ..errors import ConfigError
 from .pairs import Pair, pairs_digest
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -67,6 +71,25 @@ def _negative_mask(batch: list[Pair], groups: list[str] | None) -> np.ndarray:
         mask |= group[:, None] == group[None, :]
     np.fill_diagonal(mask, False)
     return mask
+
+
+def batch_ids(tokenizer: E5Tokenizer, batch: list[Pair]) -> list[list[int]]:
+    """Token ids of a batch's anchors, then its positives."""
+    return tokenizer.ids([PREFIX + p.anchor for p in batch] + [PREFIX + p.positive for p in batch])
+
+
+def contrastive_loss(vectors: torch.Tensor, batch: list[Pair], temperature: float,
+                     groups: list[str] | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE of a batch's vectors (anchors, then positives), other positives of the same concept, text
+    or (with groups) ISCO unit group masked out of the negatives."""
+    import torch
+
+    anchors, positives = vectors[: len(batch)], vectors[len(batch) :]
+    logits = anchors @ positives.T / temperature
+    masked = torch.from_numpy(_negative_mask(batch, groups))
+    logits = logits.masked_fill(masked.to(logits.device), float("-inf"))
+    target = torch.arange(len(batch), device=logits.device)
+    return (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
 
 
 def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConfig(),
@@ -136,16 +159,11 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
     for step in range(start, end):
         began = time.perf_counter()
         batch = [pairs[i] for i in order[step]]
-        ids = tokenizer.ids([PREFIX + p.anchor for p in batch] + [PREFIX + p.positive for p in batch])
+        ids = batch_ids(tokenizer, batch)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             vectors = model.encode(ids, chunk)
-        anchors, positives = vectors[: len(batch)], vectors[len(batch) :]
-        logits = anchors @ positives.T / config.temperature
-        masked = torch.from_numpy(_negative_mask(batch, isco_groups if config.mask_isco_group else None))
-        logits = logits.masked_fill(masked.to(logits.device), float("-inf"))
-        target = torch.arange(len(batch), device=logits.device)
-        loss = (torch.nn.functional.cross_entropy(logits, target)
-                + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+        loss = contrastive_loss(vectors, batch, config.temperature,
+                                isco_groups if config.mask_isco_group else None)
         loss.backward()
         optimizer.step()
         scheduler.step()
