@@ -17,6 +17,11 @@ from torch.nn import functional as F
 
 from ..encoders.e5_file import LINEAR, QK, E5File, padded_chunks
 
+# Texts per forward chunk (sorted by length, padded to the chunk's longest). On a CPU the padding is work: a batch in
+# chunks of 64 is ~half padding, in chunks of 16 a sixth (docs/fine-tuning.md, the step's profile); CUDA keeps the
+# 64 it was measured with.
+CHUNK = {"cpu": 16, "cuda": 64}
+
 
 def fake_quantize(w: torch.Tensor) -> torch.Tensor:
     """w rounded to Q4_0 as ``e5_file.quantize`` does (fp16 scales), with a straight-through gradient."""
@@ -83,10 +88,9 @@ class E5Model(nn.Module):
         """Every adapted linear layer by its name in the model file (``l3.q.w`` …)."""
         return {f"l{i}.{name}.w": getattr(layer, name) for i, layer in enumerate(self.layers) for name in LINEAR}
 
-    def encode(self, ids: list[list[int]], chunk: int = 16) -> torch.Tensor:
+    def encode(self, ids: list[list[int]], chunk: int = CHUNK["cpu"]) -> torch.Tensor:
         """Vectors of token-id sequences: every adapted weight merged once, texts run in chunks of similar
-        length (little padding: a batch of labels and description leads in chunks of 64 is half padding, in chunks
-        of 16 a sixth), rows returned in input order."""
+        length (little padding), rows returned in input order."""
         weights = {name: (layer.merged(), layer.bias) for name, layer in self.adapters().items()}
         device = self.pos.device.type
         if torch.is_autocast_enabled(device):  # cast once per call, not once per chunk and layer

@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 PREFIX = "query: "  # e5's prefix for both sides of a symmetric task, as the e5 encoder uses it
-# Texts per forward chunk (sorted by length, padded to the chunk's longest). On a CPU the padding is work: a batch in
-# chunks of 64 is ~half padding, in chunks of 16 a sixth (docs/fine-tuning.md, the step's profile); CUDA keeps the
-# 64 it was measured with.
-CHUNK = {"cpu": 16, "cuda": 64}
 
 
 @dataclass(frozen=True)
@@ -107,7 +103,7 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
         raise ConfigError("escotag finetune needs torch: pip install 'escotag[finetune]'") from exc
     from tqdm.auto import tqdm
 
-    from .model import E5Model
+    from .model import CHUNK, E5Model
 
     if not pairs:
         raise ConfigError("no training pairs")
