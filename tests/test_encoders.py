@@ -35,13 +35,20 @@ def test_plan_parsing():
     assert crossing.members("de", cross_lingual=True) == (("use", 1.0),)
     assert crossing.members("de") == (("use", 0.4), ("e5", 0.6))
     assert per_language.members("nl", cross_lingual=True) == per_language.members("nl")  # no xling part
+    parts = EncoderPlan.parse("use+e5;xling=e5;described=use;uk.described=e5ft;en.described=mpnet")
+    assert parts.members("en", described=True) == (("mpnet", 1.0),)  # lang.described first
+    assert parts.members("de", described=True) == (("use", 1.0),)  # then described
+    assert parts.members("uk", described=True) == (("e5ft", 1.0),)
+    assert parts.members("it", cross_lingual=True) == (("e5", 1.0),)  # xling before lang and *
+    assert parts.members("it", cross_lingual=True, described=True) == (("use", 1.0),)  # described before xling
+    # the index's language names the part: an Italian posting answered from English labels is not in English
+    assert parts.members("en", cross_lingual=True, described=True) == (("use", 1.0),)
     accurate = EncoderPlan.parse("accurate")
-    assert accurate.members("en", described=True) == (("use", 0.4), ("mpnet", 0.6))  # lang.described first
-    assert accurate.members("de", described=True) == (("use", 1.0),)  # then described
-    assert accurate.members("uk", described=True) == accurate.members("uk")  # USE never learned Ukrainian
-    assert accurate.members("it", cross_lingual=True) == (("use", 0.4), ("e5ft", 0.6))  # xling before lang, *
-    assert accurate.members("it", cross_lingual=True, described=True) == (("use", 1.0),)  # described before xling
-    assert accurate.members("en") == (("e5ft", 1.0),) and accurate.members("de") == (("use", 0.4), ("e5ft", 0.6))
+    mix = (("use", 0.4), ("e5ft", 0.6))  # the fine-tuned encoder in every part, English postings aside
+    assert accurate.members("en") == (("e5ft", 1.0),)
+    assert accurate.members("en", described=True) == (("use", 0.4), ("mpnet", 0.6))
+    assert all(accurate.members(lang, xl, d) == mix for lang in ("de", "ar", "uk", "en") for xl in (False, True)
+               for d in (False, True) if lang != "en" or xl)
     assert accurate.encoders == ["use", "e5ft", "mpnet"]
     assert EncoderPlan.parse(accurate.describe()).parts == accurate.parts
     assert EncoderPlan.parse(crossing.describe()) == crossing
@@ -186,6 +193,14 @@ def test_cross_lingual_and_described_postings_take_their_parts(esco_slice):
     np.testing.assert_allclose(mixed[0], ensemble.scores([english], "EnV2")[0], atol=1e-5)
     fields_only = Posting("Baker", "Company: ACME\nLocation: Berlin\n  ")  # nothing to read: scored as a title
     np.testing.assert_allclose(ensemble.scores([fields_only], "EnV2"), ensemble.scores([english], "EnV2"), atol=1e-5)
+    # an Italian ad answered from English labels is not English: described=, not en.described=, reads it
+    by_part = Tagger(esco_slice, encoder="use*0.4+e5*0.6;described=use;en.described=e5", progress=False,
+                     trained=False)
+    italian_ad = Posting("Panettiere", "Prepariamo pane e dolci ogni mattina per il nostro forno.", language="it")
+    tagged, alone = by_part.tag_with_models([italian_ad], topk=3)[0], use.tag_with_models([italian_ad], topk=3)[0]
+    assert tagged.cross_lingual and tagged[1] == "EnV2"
+    assert [p.uri for p in tagged[0]] == [p.uri for p in alone[0]]
+    np.testing.assert_allclose([p.score for p in tagged[0]], [p.score for p in alone[0]], atol=1e-6)
     assert ensemble.plan.describe() == "use*0.4+e5*0.6;xling=use;described=use"
 
 

@@ -75,3 +75,18 @@ def test_eval_esco_xling(run):
     result = run("esco-xling", "--lang", "de", "--queries", "labels")
     assert result["model"] == "en-only" and result["n"] >= 300
     assert result["mrr"] > 0.3  # chance over 300 occupations is about 0.02
+
+
+def test_eval_esco_synthetic_postings_across_and_in_their_language(esco_slice, run):
+    tx = load_taxonomy(esco_slice)
+    german = sum(len(o.labels["de"].description.split(". ")) > 1 for o in tx.occupations if "de" in o.labels)
+    across = run("esco-xling", "--lang", "de", "--queries", "postings", "--untrained")
+    same = run("esco-xling", "--lang", "de", "--queries", "postings", "--untrained", "--same-language")
+    assert (across["dataset"], across["model"], same["dataset"], same["model"]) == \
+        ("esco-xling-de", "en-only", "esco-de", "de-only")
+    assert across["n"] == same["n"] and across["n"] > german / 2  # one per description beyond its lead
+    assert same["mrr"] > 0.2 and across["mrr"] > 0.2  # chance over 300 occupations is about 0.02
+    for asked, reason in ((["--queries", "postings"], "untrained"), (["--untrained"], "postings")):
+        refused = subprocess.run([sys.executable, "-m", "escotag", "eval", "esco-xling", "--lang", "de",
+                                  "--same-language", *asked], capture_output=True, text=True)
+        assert refused.returncode != 0 and reason in refused.stderr.splitlines()[-1]

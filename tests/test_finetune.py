@@ -18,7 +18,12 @@ from escotag.encoders.adapter import Adapter, merged_model  # noqa: E402
 from escotag.encoders.e5 import E5Encoder  # noqa: E402
 from escotag.encoders.e5_file import LINEAR, E5File, base_model_path, dequantize, quantize  # noqa: E402
 from escotag.esco import load_taxonomy  # noqa: E402
-from escotag.finetune.pairs import Pair, esco_pairs, labelled_pairs  # noqa: E402
+from escotag.finetune.pairs import (  # noqa: E402
+    Pair,
+    esco_pairs,
+    labelled_pairs,
+    posting_pairs,
+)
 from escotag.storage import file_sha  # noqa: E402
 from escotag.text.normalization import label_variants  # noqa: E402
 from escotag.text.postings import fold_of  # noqa: E402
@@ -154,6 +159,38 @@ def test_a_concept_fold_leaves_out_every_pair_of_its_occupations(esco_slice, tmp
     read = read_labelled(write_labelled(tmp_path / "coded.csv", rows))
     titles = labelled_pairs(taxonomy, read, leave_out=held_out)
     assert {p.concept for p in titles} == set(range(60)) - held_out
+
+
+def test_synthetic_postings_read_like_a_description_without_the_job_named(esco_slice, tmp_path):
+    import gzip
+
+    from escotag.esco.synthetic import read_skill_labels
+    from escotag.text.normalization import sentences
+
+    taxonomy = load_taxonomy(esco_slice)
+    baker = next(i for i, o in enumerate(taxonomy.occupations) if o.label("en") == "baker")
+    skills_csv = tmp_path / "skills.csv.gz"
+    rows = [(taxonomy.occupations[baker].uri, "optional", "sell bakery products")]
+    rows += [(taxonomy.occupations[baker].uri, "essential", f"bake skill {k}") for k in range(12)]
+    rows += [("http://data.europa.eu/esco/occupation/not-in-esco", "essential", "juggle")]
+    with gzip.open(skills_csv, "wt") as f:
+        f.write("occupationUri,occupationLabel,relationType,skillLabel\n")
+        f.writelines(f"{uri},x,{kind},{label}\n" for uri, kind, label in rows)
+    skills = read_skill_labels(skills_csv, taxonomy)
+    assert list(skills) == [baker] and skills[baker][-1] == "sell bakery products"  # essential ones first
+
+    pairs = posting_pairs(taxonomy, skills, ["en", "de"])
+    assert pairs == posting_pairs(taxonomy, skills, ["en", "de"])  # the same pairs every run (the recipe's hash)
+    english = next(p for p in pairs if p.concept == baker and p.positive == "baker")
+    lead, *rest = sentences(taxonomy.occupations[baker].labels["en"].description)
+    assert lead not in english.anchor and english.anchor.startswith(" ".join(rest))
+    listed = english.anchor.split("Requirements: ")[1].rstrip(".").split(", ")
+    assert 3 <= len(listed) <= 8 and set(listed) <= set(skills[baker][:16])
+    german = [p for p in pairs if p.concept == baker and p.positive != "baker"]
+    assert all("Requirements" not in p.anchor for p in german)  # the skills are English
+    assert {p.source for p in pairs} == {"posting"} and all(p.anchor for p in pairs)
+    held_out = posting_pairs(taxonomy, skills, ["en", "de"], leave_out={baker})
+    assert baker not in {p.concept for p in held_out} and len(held_out) == len(pairs) - 1 - len(german)
 
 
 def test_evaluation_refuses_what_the_adapter_learned(adapter_dir, esco_slice, tmp_path, monkeypatch):

@@ -54,18 +54,26 @@ def eval_postings_cmd(
 @app.command("esco-xling")
 def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query language.")],
                    as_json: JsonOpt = False,
-                   queries: Annotated[str, typer.Option(help="all, labels or descriptions.")] = "all",
+                   queries: Annotated[str, typer.Option(
+                       help="all (labels and descriptions), labels, descriptions or postings (synthetic: a "
+                            "description without its lead, which names the occupation).")] = "all",
                    untrained: UntrainedOpt = False, encoder: EncoderOpt = None,
                    concept_fold: Annotated[int | None, typer.Option(
                        "--concept-fold", min=1, max=CONCEPT_FOLDS,
                        help="Query with this concept fold's occupations only: what 'escotag finetune "
-                            "--holdout-concepts' left out.")] = None) -> None:
-    """This language's ESCO labels and descriptions as queries against an English-only index (and a head
-    trained on every other language)."""
-    from ..evaluation.xling import eval_esco_xling
+                            "--holdout-concepts' left out.")] = None,
+                   same_language: Annotated[bool, typer.Option(
+                       "--same-language", help="Synthetic postings against this language's ESCO texts instead "
+                                               "of English ones (with --queries postings --untrained).")
+                   ] = False) -> None:
+    """This language's ESCO labels, descriptions or synthetic postings as queries against an English-only index
+    (and a head trained on every other language), or against its own language's (--same-language)."""
+    from ..evaluation.xling import check_request, eval_esco_xling
 
+    check_request(queries, not untrained, same_language)
     tagger = make_tagger(progress=False, encoder=encoder, use_rules=False)
-    _report(eval_esco_xling(tagger, lang, queries, trained=not untrained, concept_fold=concept_fold), as_json)
+    _report(eval_esco_xling(tagger, lang, queries, trained=not untrained, concept_fold=concept_fold,
+                            same_language=same_language), as_json)
 
 
 def tune(langs: Annotated[str, typer.Option("--langs", help="Comma-separated dev languages.")] = "en,de,nl,pt,fr,es",

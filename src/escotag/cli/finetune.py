@@ -28,6 +28,15 @@ def finetune(
         help=f"Leave out every pair of the occupations in this concept fold (1-{CONCEPT_FOLDS}, by URI), in every "
              "language and in --labelled files, to score them with 'escotag eval esco-xling --concept-fold'.")
     ] = None,
+    postings: Annotated[bool, typer.Option(
+        "--postings/--no-postings",
+        help="Add synthetic posting descriptions (an occupation's description after its lead, in English with "
+             "some of its --skills) paired with its preferred label, in every language.")] = False,
+    skills: Annotated[Path | None, typer.Option(
+        "--skills", exists=True, dir_okay=False,
+        help="CSV of each occupation's ESCO skill labels (occupationUri, relationType, skillLabel), e.g. "
+             "occupationSkillLabels_en.csv.gz: English synthetic postings list some of them (with --postings).")
+    ] = None,
     languages: Annotated[str | None, typer.Option(
         "--languages", help="Comma-separated ESCO languages to pair (default: every language of the taxonomy).")
     ] = None,
@@ -48,13 +57,15 @@ def finetune(
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in --out, if any.")] = True,
 ) -> None:
     """Contrastive fine-tuning (in-batch negatives) of e5's adapters on ESCO labels in every language (synonyms,
-    translations, description leads) and labelled titles; checkpoints every 50 steps, resumes when run again."""
+    translations, description leads, optionally synthetic postings) and labelled titles; checkpoints every 50
+    steps, resumes when run again."""
     import time
 
     from ..encoders.sentence_transformers import default_device
     from ..esco import load_taxonomy
     from ..esco.folds import concepts_in_fold, fold_name
-    from ..finetune.pairs import esco_pairs, labelled_pairs
+    from ..esco.synthetic import read_skill_labels
+    from ..finetune.pairs import esco_pairs, labelled_pairs, posting_pairs
     from ..finetune.train import finetune as run
     from ..settings import get_settings
     from ..storage import file_sha
@@ -63,7 +74,11 @@ def finetune(
     taxonomy = load_taxonomy()
     langs = [x.strip() for x in languages.split(",")] if languages else None
     held_out = concepts_in_fold(taxonomy, holdout_concepts) if holdout_concepts else set()
+    if skills and not postings:
+        raise typer.BadParameter("--skills is read for synthetic postings: add --postings", param_hint="--skills")
     pairs = esco_pairs(taxonomy, langs, held_out)
+    if postings:
+        pairs += posting_pairs(taxonomy, read_skill_labels(skills, taxonomy) if skills else None, langs, held_out)
     sources = []
     for path in labelled or []:
         rows = read_labelled(path)
@@ -76,7 +91,8 @@ def finetune(
     record = {"esco": {"source": taxonomy.source, "version": taxonomy.version, "content": taxonomy.content_hash,
                        "languages": langs or taxonomy.languages,
                        "holdout_concepts": fold_name(holdout_concepts) if holdout_concepts else None,
-                       "held_out_occupations": len(held_out)},
+                       "held_out_occupations": len(held_out),
+                       "skills": {"file": skills.name, "sha256": file_sha(skills)} if skills else None},
               "labelled": sources, "holdout_fold": f"{holdout_fold}/{FOLDS}" if holdout_fold else None}
     target = out or get_settings().home / "adapters" / "e5-occupations"
     device = default_device()

@@ -3,10 +3,10 @@
 A plan is written ``[lang=]member[+member…][;lang=…]``, a member ``encoder[*weight]``: ``use``, ``use+e5``,
 ``use*0.4+e5*0.6``, ``en=use*0.4+mpnet*0.6;*=use+e5``. A language without its own part takes the ``*`` part (a
 plan without ``lang=`` is all ``*``). Two more parts, where given, take precedence in this order: ``lang.described=``
-and ``described=`` score postings with a description (in that language; in any), then ``xling=`` cross-lingual
-titles (in a language the model's index holds no ESCO labels in: an Italian posting routed to English, a MELO
-``_c_en`` set). Weights default to equal shares. Two aliases name the configurations the README
-recommends: ``fast`` and ``accurate``.
+and ``described=`` score postings with a description (in that language; in any other, cross-lingual ones
+included), then ``xling=`` cross-lingual titles (in a language the model's index holds no ESCO labels in: an
+Italian posting routed to English, a MELO ``_c_en`` set). Weights default to equal shares. Two aliases name the
+configurations the README recommends: ``fast`` and ``accurate``.
 """
 
 from __future__ import annotations
@@ -28,14 +28,12 @@ ALIASES = {
     # for plain e5 (make choose-weights); e5ft led it on jobbert fold 5 (which it never saw) and on MELO deu
     # (docs/fine-tuning.md). English titles: e5ft alone with its head (weight 2.0, training.TITLE_HEAD_WEIGHTS),
     # both chosen out-of-fold on those titles with an adapter per held-out fold (share 1.0 on all five folds); the
-    # real titles here are English, so other languages keep the mix. Cross-lingual titles take the same mix: with an
-    # adapter that never saw the query language it led use on that language's ESCO labels (docs/fine-tuning.md,
-    # leave-languages-out). Postings with a description are read by use (and, in English, the old service's mpnet
-    # reading the posting whole: 0.4 use + 0.6 mpnet led mpnet alone on held-out real English ads, issue 9): on the
-    # aida postings, which it never saw, e5ft lost to use in both seats, as it reads postings today (docs/accuracy.md).
-    # Ukrainian ones take the title mix: USE was not trained on Ukrainian, and with Ukrainian occupations held out of
-    # the adapter it read their descriptions far worse than the mix (docs/fine-tuning.md, concepts held out)
-    "accurate": "use*0.4+e5ft*0.6;en=e5ft;xling=use*0.4+e5ft*0.6;described=use;uk.described=use*0.4+e5ft*0.6;"
+    # real titles here are English, so other languages keep the mix. Cross-lingual titles and postings with a
+    # description outside English take the same mix: with the occupations (or the language) held out of the
+    # adapter it led use on ESCO labels, descriptions and synthetic postings in every language (docs/fine-tuning.md:
+    # concepts held out). English postings with a description are read by use and the old service's mpnet reading
+    # the posting whole (0.4 use + 0.6 mpnet led mpnet alone on held-out real English ads, issue 9).
+    "accurate": "use*0.4+e5ft*0.6;en=e5ft;xling=use*0.4+e5ft*0.6;described=use*0.4+e5ft*0.6;"
                 "en.described=use*0.4+mpnet*0.6",
 }
 
@@ -77,8 +75,8 @@ class EncoderPlan:
                 ) -> tuple[tuple[str, float], ...]:
         """(encoder name, weight) pairs used for postings in this language (cross_lingual: against an index
         without labels in it; described: with a description)."""
-        if described:
-            for key in (f"{lang}.{DESCRIBED}", DESCRIBED):
+        if described:  # lang is the index's: a cross-lingual posting is in another language
+            for key in (DESCRIBED,) if cross_lingual else (f"{lang}.{DESCRIBED}", DESCRIBED):
                 if key in self.parts:
                     return self.parts[key]
         if cross_lingual and XLING in self.parts:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..esco.folds import concepts_in_fold, fold_name
+from ..esco.synthetic import synthetic_postings
 from ..esco.taxonomy import PIVOT
 from ..index.views import occupation_description
 from ..learn.training import for_languages
@@ -21,15 +22,31 @@ from .protocol import (
     training_languages,
 )
 
+QUERIES = ("all", "labels", "descriptions", "postings")
+
+
+def check_request(queries: str, trained: bool, same_language: bool) -> None:
+    """ConfigError for what eval_esco_xling cannot score (before a tagger is built for it)."""
+    if queries not in QUERIES:
+        raise ConfigError(f"queries must be one of {', '.join(QUERIES)}, not {queries!r}")
+    if same_language and queries != "postings":
+        raise ConfigError("a same-language ESCO set queries with synthetic postings (--queries postings): its labels "
+                          "and descriptions are in the index they would be scored against")
+    if same_language and trained:
+        raise ConfigError("a same-language ESCO set is scored untrained: every head learned its occupations' texts")
+
 
 def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int = 512, trained: bool = True,
-                    concept_fold: int | None = None) -> Result:
-    """Queries: this language's ESCO preferred labels (each gendered variant) and descriptions; the index
-    holds English texts only and a trained head has learned from every other language but this one, so
-    nothing in the query language reaches the model. concept_fold: only the occupations of that fold query
+                    concept_fold: int | None = None, same_language: bool = False) -> Result:
+    """Queries: this language's ESCO preferred labels (each gendered variant) and descriptions (``all``, or
+    either), or synthetic posting descriptions (``postings``: the description after its lead, which names the
+    occupation; ``esco.synthetic``); each is scored as a title is. The index holds English texts only and a
+    trained head has learned from every other language but this one, so nothing in the query language reaches
+    the model. concept_fold: only the occupations of that fold query
     (every occupation is still a candidate), so an encoder fine-tuned with the fold held out can be scored."""
     started = time.perf_counter()
     tx = tagger.taxonomy
+    check_request(queries, trained, same_language)
     if lang not in tx.languages or lang == PIVOT:
         raise DataError(tx.source, f"no ESCO texts in {lang!r} other than English to query with")
     texts, gold = [], []
@@ -45,19 +62,23 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
         if queries in ("all", "descriptions") and labels.description:
             texts.append(occupation_description(labels))
             gold.append([i])
+    if queries == "postings":
+        found = synthetic_postings(tx, languages=[lang], only=set(querying))
+        texts, gold = [p.text for p in found], [[p.concept] for p in found]
     allowed = training_languages(lang, [PIVOT], tx.languages)
     model = BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT])
-    check_adapters([pipeline for pipeline, _ in tagger.members(model, cross_lingual=True)], esco_language=lang,
-                   concept_fold=concept_fold)
+    members = tagger.members(model, cross_lingual=not same_language)
+    check_adapters([pipeline for pipeline, _ in members], esco_language=lang, concept_fold=concept_fold)
     candidates = {}
-    for pipeline, _ in tagger.members(model, cross_lingual=True):
+    for pipeline, _ in members:
         head = for_languages(pipeline, allowed, lang, progress=pipeline.progress) if trained else None
         if head is not None:
             head.check_languages(allowed, f"esco-xling-{lang}")
         # every occupation from its English ESCO texts alone; a head that learned from every language but lang
-        candidates[pipeline] = pipeline.esco_candidates(PIVOT, head)
-    ranks = gold_ranks(scored(tagger, texts, model, True, candidates, batch), gold)
+        candidates[pipeline] = pipeline.esco_candidates(lang if same_language else PIVOT, head)
+    ranks = gold_ranks(scored(tagger, texts, model, not same_language, candidates, batch), gold)
     mrr, acc = metrics(ranks)
-    return Result(f"esco-xling-{lang}", "en-only", len(texts), mrr, acc, time.perf_counter() - started,
+    return Result(f"esco-{lang}" if same_language else f"esco-xling-{lang}", f"{lang}-only" if same_language
+                  else "en-only", len(texts), mrr, acc, time.perf_counter() - started,
                   {"queries": queries, "trained_on": heads_trained_on([c.trained for c in candidates.values()]),
                    **({"concept_fold": fold_name(concept_fold)} if concept_fold else {})})

@@ -2,17 +2,20 @@
 
 From ESCO, in every language the taxonomy holds: each other label of a concept with its preferred label
 (``synonym``), a concept's labels in a language with its English preferred label (``translation``: the old
-system's alignment), and the preferred label with the description's lead (``description``). From labelled
-postings (real titles, review exports, a user's coded postings): the cleaned title with the gold occupation's
-English preferred label (``title``); a gold ISCO group has no single label and is skipped.
+system's alignment), and the preferred label with the description's lead (``description``). Synthetic postings
+(``posting``, ``esco.synthetic``): what a posting's description says without naming the job, with the preferred
+label, so that e5 learns to read the description a tagged posting comes with. From labelled postings (real titles,
+review exports, a user's coded postings): the cleaned title with the gold occupation's English preferred label
+(``title``); a gold ISCO group has no single label and is skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
+from ..esco.synthetic import synthetic_postings
 from ..esco.taxonomy import PIVOT, Taxonomy
 from ..text.normalization import label_variants, split_lead
 from ..text.postings import clean_title, fold_of
@@ -56,6 +59,15 @@ def esco_pairs(taxonomy: Taxonomy, languages: Sequence[str] | None = None, leave
             if lead:
                 pairs.append(Pair(head, lead, position, "description"))
     return pairs
+
+
+def posting_pairs(taxonomy: Taxonomy, skills: Mapping[int, Sequence[str]] | None = None,
+                  languages: Sequence[str] | None = None, leave_out: Set[int] = frozenset()) -> list[Pair]:
+    """Each occupation's synthetic posting description (``esco.synthetic``) in each language with its preferred
+    label there, but those at the positions in leave_out."""
+    return [Pair(p.text, label_variants(taxonomy.occupations[p.concept].labels[p.lang].preferred)[0], p.concept,
+                 "posting")
+            for p in synthetic_postings(taxonomy, skills, languages, leave_out=leave_out)]
 
 
 def labelled_pairs(taxonomy: Taxonomy, rows: Sequence[dict], holdout_fold: int | None = None,
