@@ -42,8 +42,9 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
     either), or synthetic posting descriptions (``postings``: the description after its lead, which names the
     occupation; ``esco.synthetic``); each is scored as a title is. The index holds English texts only and a
     trained head has learned from every other language but this one, so nothing in the query language reaches
-    the model. concept_fold: only the occupations of that fold query
-    (every occupation is still a candidate), so an encoder fine-tuned with the fold held out can be scored."""
+    the model. concept_fold: only the occupations of that fold query (every occupation is still a candidate), so
+    an encoder fine-tuned with the fold held out can be scored. same_language: postings against the query
+    language's ESCO texts instead, untrained (as a posting in a language with a model is answered)."""
     started = time.perf_counter()
     tx = tagger.taxonomy
     check_request(queries, trained, same_language)
@@ -74,7 +75,8 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
         head = for_languages(pipeline, allowed, lang, progress=pipeline.progress) if trained else None
         if head is not None:
             head.check_languages(allowed, f"esco-xling-{lang}")
-        # every occupation from its English ESCO texts alone; a head that learned from every language but lang
+        # every occupation from its English (or lang's) ESCO texts alone; a head that learned from every language
+        # but lang
         candidates[pipeline] = pipeline.esco_candidates(lang if same_language else PIVOT, head)
     ranks = gold_ranks(scored(tagger, texts, model, not same_language, candidates, batch), gold)
     mrr, acc = metrics(ranks)
