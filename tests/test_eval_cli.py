@@ -86,6 +86,10 @@ def test_eval_esco_synthetic_postings_across_and_in_their_language(esco_slice, r
         ("esco-xling-de", "en-only", "esco-de", "de-only")
     assert across["n"] == same["n"] and across["n"] > german / 2  # one per description beyond its lead
     assert same["mrr"] > 0.2 and across["mrr"] > 0.2  # chance over 300 occupations is about 0.02
+    ads = run("esco-xling", "--lang", "de", "--queries", "ads", "--untrained", "--same-language")
+    titled = sum(bool(o.parent and tx.get(o.parent) and "de" in tx.get(o.parent).labels) for o in tx.occupations
+                 if "de" in o.labels and len(o.labels["de"].description.split(". ")) > 1)
+    assert 0 < ads["n"] <= same["n"] and ads["n"] >= titled / 2 and ads["mrr"] > 0.1  # a broader concept's title
     for asked, reason in ((["--queries", "postings"], "untrained"), (["--untrained"], "postings")):
         refused = subprocess.run([sys.executable, "-m", "escotag", "eval", "esco-xling", "--lang", "de",
                                   "--same-language", *asked], capture_output=True, text=True)

@@ -55,8 +55,9 @@ def eval_postings_cmd(
 def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query language.")],
                    as_json: JsonOpt = False,
                    queries: Annotated[str, typer.Option(
-                       help="all (labels and descriptions), labels, descriptions or postings (synthetic: a "
-                            "description without its lead, which names the occupation).")] = "all",
+                       help="all (labels and descriptions), labels, descriptions, postings (synthetic: a "
+                            "description without its lead, which names the occupation) or ads (such a description "
+                            "under its broader concept's label as the title).")] = "all",
                    untrained: UntrainedOpt = False, encoder: EncoderOpt = None,
                    concept_fold: Annotated[int | None, typer.Option(
                        "--concept-fold", min=1, max=CONCEPT_FOLDS,
@@ -64,7 +65,7 @@ def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query langu
                             "--holdout-concepts' left out.")] = None,
                    same_language: Annotated[bool, typer.Option(
                        "--same-language", help="Synthetic postings against this language's ESCO texts instead "
-                                               "of English ones (with --queries postings --untrained).")
+                                               "of English ones (with --queries postings or ads, --untrained).")
                    ] = False) -> None:
     """This language's ESCO labels, descriptions or synthetic postings as queries against an English-only index
     (and a head trained on every other language), or against its own language's (--same-language)."""

@@ -59,10 +59,12 @@ class Ranking:
     def metrics(self) -> tuple[float, dict[int, float]]:
         return metrics(gold_ranks(self.scores, self.gold))
 
-def scored(tagger: Tagger, texts: Sequence[str], model: str, cross_lingual: bool,
+def scored(tagger: Tagger, texts: Sequence[str | Posting], model: str, cross_lingual: bool,
             candidates: dict[Pipeline, Candidates], batch: int = 512) -> np.ndarray:
-    """Queries scored as titles against a candidate set, by the code that tags (Tagger.scores), in batches."""
-    chunks = [tagger.scores([Posting(t) for t in texts[start : start + batch]], model, cross_lingual, candidates)
+    """Queries (a text is scored as a title) against a candidate set, by the code that tags (Tagger.scores), in
+    batches."""
+    chunks = [tagger.scores([Posting(t) if isinstance(t, str) else t for t in texts[start : start + batch]], model,
+                            cross_lingual, candidates)
               for start in range(0, len(texts), batch)]
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
 

@@ -7,13 +7,14 @@ import time
 from ..errors import ConfigError, DataError
 from ..esco.folds import concepts_in_fold, fold_name
 from ..esco.synthetic import synthetic_postings
-from ..esco.taxonomy import PIVOT
+from ..esco.taxonomy import PIVOT, Taxonomy
 from ..index.views import occupation_description
 from ..learn.training import for_languages
 from ..metrics import gold_ranks, metrics
 from ..tagging.models import BY_LANGUAGE
 from ..tagging.tagger import Tagger
 from ..text.normalization import label_variants
+from ..text.postings import Posting
 from .protocol import (
     Result,
     check_adapters,
@@ -22,25 +23,34 @@ from .protocol import (
     training_languages,
 )
 
-QUERIES = ("all", "labels", "descriptions", "postings")
+QUERIES = ("all", "labels", "descriptions", "postings", "ads")
 
 
 def check_request(queries: str, trained: bool, same_language: bool) -> None:
     """ConfigError for what eval_esco_xling cannot score (before a tagger is built for it)."""
     if queries not in QUERIES:
         raise ConfigError(f"queries must be one of {', '.join(QUERIES)}, not {queries!r}")
-    if same_language and queries != "postings":
-        raise ConfigError("a same-language ESCO set queries with synthetic postings (--queries postings): its labels "
-                          "and descriptions are in the index they would be scored against")
+    if same_language and queries not in ("postings", "ads"):
+        raise ConfigError("a same-language ESCO set queries with synthetic postings (--queries postings or ads): its "
+                          "labels and descriptions are in the index they would be scored against")
     if same_language and trained:
         raise ConfigError("a same-language ESCO set is scored untrained: every head learned its occupations' texts")
+
+
+def broader_label(taxonomy: Taxonomy, position: int, lang: str) -> str:
+    """The first label variant in lang of the occupation's broader concept (an ISCO group or an occupation), or ''."""
+    parent = taxonomy.get(taxonomy.occupations[position].parent or "")
+    labels = parent.labels.get(lang) if parent else None
+    return label_variants(labels.preferred)[0] if labels and labels.preferred else ""
 
 
 def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int = 512, trained: bool = True,
                     concept_fold: int | None = None, same_language: bool = False) -> Result:
     """Queries: this language's ESCO preferred labels (each gendered variant) and descriptions (``all``, or
     either), or synthetic posting descriptions (``postings``: the description after its lead, which names the
-    occupation; ``esco.synthetic``); each is scored as a title is. The index holds English texts only and a
+    occupation; ``esco.synthetic``), each scored as a title is, or synthetic ads (``ads``: that description under
+    the label of the occupation's broader concept — an ISCO group or a broader occupation — as the title, scored
+    as a posting with a description, by the plan's described part). The index holds English texts only and a
     trained head has learned from every other language but this one, so nothing in the query language reaches
     the model. concept_fold: only the occupations of that fold query (every occupation is still a candidate), so
     an encoder fine-tuned with the fold held out can be scored. same_language: postings against the query
@@ -63,12 +73,16 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
         if queries in ("all", "descriptions") and labels.description:
             texts.append(occupation_description(labels))
             gold.append([i])
-    if queries == "postings":
+    if queries in ("postings", "ads"):
         found = synthetic_postings(tx, languages=[lang], only=set(querying))
         texts, gold = [p.text for p in found], [[p.concept] for p in found]
+    if queries == "ads":
+        titles = [broader_label(tx, p.concept, lang) for p in found]
+        texts = [Posting(t, p.text, language=lang) for t, p in zip(titles, found, strict=True) if t]
+        gold = [[p.concept] for t, p in zip(titles, found, strict=True) if t]
     allowed = training_languages(lang, [PIVOT], tx.languages)
     model = BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT])
-    members = tagger.members(model, cross_lingual=not same_language)
+    members = tagger.members(model, cross_lingual=not same_language, described=queries == "ads")
     check_adapters([pipeline for pipeline, _ in members], esco_language=lang, concept_fold=concept_fold)
     candidates = {}
     for pipeline, _ in members:
