@@ -75,11 +75,12 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
             gold.append([i])
     if queries in ("postings", "ads"):
         found = synthetic_postings(tx, languages=[lang], only=set(querying))
-        texts, gold = [p.text for p in found], [[p.concept] for p in found]
-    if queries == "ads":
-        titles = [broader_label(tx, p.concept, lang) for p in found]
-        texts = [Posting(t, p.text, language=lang) for t, p in zip(titles, found, strict=True) if t]
-        gold = [[p.concept] for t, p in zip(titles, found, strict=True) if t]
+        if queries == "ads":  # under the broader concept's label; those without one in lang are left out
+            titled = [(broader_label(tx, p.concept, lang), p) for p in found]
+            texts = [Posting(t, p.text, language=lang) for t, p in titled if t]
+            gold = [[p.concept] for t, p in titled if t]
+        else:
+            texts, gold = [p.text for p in found], [[p.concept] for p in found]
     allowed = training_languages(lang, [PIVOT], tx.languages)
     model = BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT])
     members = tagger.members(model, cross_lingual=not same_language, described=queries == "ads")
