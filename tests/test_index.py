@@ -82,3 +82,32 @@ def test_normalize_ascii_and_unicode_paths_agree():
     assert normalize("  Chef\tde   PARTIE ") == "chef de partie"
     assert normalize("Chef de partie ß") == "chef de partie ss"
     assert normalize("CHEF\u00a0DE PARTIE") == "chef de partie"  # NBSP: Unicode path, same folding
+
+
+def test_a_fusion_that_weighs_the_lexical_channel_zero_never_computes_it(tagger):
+    from dataclasses import replace
+
+    index = tagger.pipeline.index("De")
+    titles = ["Bäcker", "Krankenpfleger auf Station", "Softwareentwickler"]
+    vectors = tagger.pipeline.embed(titles)
+    every = index.channels(vectors, titles)
+    assert set(every) == {"label", "description", "lexical"} and np.abs(every["lexical"]).sum() > 0
+    assert set(index.channels(vectors, titles, lexical=False)) == {"label", "description"}
+    without = replace(index.weights, lexical=0.0, description=0.8)
+    index_without = type(index)(index.blocks, index.n_concepts, without, index.head)
+    expected = every["label"] + 0.8 * every["description"]
+    if index.head is not None and without.head:
+        expected = expected + without.head * index.head(vectors)
+    np.testing.assert_allclose(index_without.score(vectors, titles), expected, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(index.score(vectors, titles), index_without.score(vectors, titles))
+
+
+def test_e5_pipelines_fuse_with_their_own_channel_weights(esco_slice):
+    from escotag import Tagger
+    from escotag.index.concepts import ENCODER_WEIGHTS, Weights
+
+    tagger = Tagger(esco_slice, encoder="use*0.4+e5*0.6", progress=False, trained=False)
+    assert tagger.pipelines["use"].weights == Weights()
+    assert tagger.pipelines["e5"].weights == ENCODER_WEIGHTS["e5"] and ENCODER_WEIGHTS["e5"].lexical == 0.0
+    given = Weights(description=0.5)
+    assert Tagger(esco_slice, encoder="use*0.4+e5*0.6", progress=False, weights=given).pipelines["e5"].weights == given

@@ -155,6 +155,18 @@ def test_corrupt_artifact_falls_back_with_a_warning(models_dir, esco_slice, tmp_
     assert "checksum" in caplog.text
 
 
+def test_a_head_calibrated_with_other_channel_weights_is_not_used(models_dir, esco_slice, caplog):
+    from escotag.index.concepts import Weights
+
+    manifest = json.loads((models_dir / "use" / "De" / "manifest.json").read_text())
+    assert manifest["channels"] == Weights().channels() == {"description": 0.3, "lexical": 0.3, "posting": 1.0}
+    assert Tagger(esco_slice, progress=False, models=models_dir).trained("De") is not None
+    with caplog.at_level(logging.WARNING):
+        other = Tagger(esco_slice, progress=False, models=models_dir, weights=Weights(lexical=0.0))
+        assert other.trained("De") is None  # its calibration was fitted on scores fused another way
+    assert "channel weights" in caplog.text
+
+
 def test_train_missing_keeps_usable_models_and_retrains_broken_ones(models_dir, esco_slice, tmp_path,
                                                                    tmp_path_factory):
     import shutil

@@ -130,8 +130,10 @@ class TrainedModel:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, taxonomy: Taxonomy, space: str) -> TrainedModel | None:
-        """The model in folder, or None (with a warning when one is there but unusable)."""
+    def load(cls, folder: str | Path, taxonomy: Taxonomy, space: str, weights: Weights | None = None
+             ) -> TrainedModel | None:
+        """The model in folder, or None (with a warning when one is there but unusable). weights: the channel
+        weights it will fuse with; its calibration was fitted with its own (a manifest without them: the defaults)."""
         folder = Path(folder)
         if not (folder / MANIFEST_FILE).exists():
             return None
@@ -143,6 +145,10 @@ class TrainedModel:
                 raise ValueError("trained on another ESCO taxonomy version; retrain with escotag train")
             if m.get("encoder") != space:
                 raise ValueError(f"trained in vector space {m.get('encoder')}, not {space}")
+            channels = m.get("channels", Weights().channels())
+            if weights is not None and channels != weights.channels():
+                raise ValueError(f"trained with channel weights {channels}, not {weights.channels()}; retrain with "
+                                 "escotag train")
             if file_sha(folder / HEAD_FILE) != m["sha256"][HEAD_FILE]:
                 raise ValueError("checksum mismatch")
             with np.load(folder / HEAD_FILE, allow_pickle=False) as z:

@@ -129,7 +129,25 @@ class Weights:
 
     def fuse(self, channels: dict[str, np.ndarray]) -> np.ndarray:
         """A title's score from its channel scores (ConceptIndex.channels)."""
-        return channels["label"] + self.description * channels["description"] + self.lexical * channels["lexical"]
+        fused = channels["label"] + self.description * channels["description"]
+        return fused + self.lexical * channels["lexical"] if self.lexical else fused
+
+    def channels(self) -> dict[str, float]:
+        """The channel weights (what a trained model's calibration was fitted with), without the head's."""
+        return {"description": self.description, "lexical": self.lexical, "posting": self.posting}
+
+
+# Where an encoder family's cosines call for other channel weights than Weights' defaults (chosen with use): e5's
+# cosines are compressed, so a character n-gram match outweighed what e5ft read. Chosen on ESCO labels of the
+# occupations an adapter never saw, against English (esco-xling --concept-fold 1, e5ft of that fold alone: MRR
+# 0.654 -> 0.717 over six languages); real titles it never saw agreed (jobbert_val fold 5, e5ft untrained, Acc@5
+# 0.539 -> 0.573; plain e5 0.452 -> 0.484). docs/accuracy.md, "Channel weights for e5".
+ENCODER_WEIGHTS = {"e5": Weights(description=0.8, lexical=0.0), "e5ft": Weights(description=0.8, lexical=0.0)}
+
+
+def encoder_weights(encoder_name: str) -> Weights:
+    """The channel weights of an encoder's pipeline ('e5ft:/path/to/adapter' is an e5ft)."""
+    return ENCODER_WEIGHTS.get(encoder_name.split(":")[0], Weights())
 
 
 class ConceptIndex:
@@ -151,14 +169,17 @@ class ConceptIndex:
             return top
         return top + BLOCK_SUPPORT * (np.add.reduce(scores) - top)
 
-    def channels(self, vectors: np.ndarray, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Per channel, the best score over blocks plus BLOCK_SUPPORT times the others: (n_queries, n_concepts)."""
+    def channels(self, vectors: np.ndarray, texts: Sequence[str], lexical: bool = True) -> dict[str, np.ndarray]:
+        """Per channel, the best score over blocks plus BLOCK_SUPPORT times the others: (n_queries, n_concepts).
+        lexical=False leaves the lexical channel out (a fusion that weighs it 0)."""
         n = len(texts)
-        return {
+        out = {
             "label": self._best([b.labels.score(vectors) for b in self.blocks], n),
             "description": self._best([b.descriptions.score(vectors) for b in self.blocks], n),
-            "lexical": self._best([b.lexical.score(texts) for b in self.blocks if b.lexical is not None], n),
         }
+        if lexical:
+            out["lexical"] = self._best([b.lexical.score(texts) for b in self.blocks if b.lexical is not None], n)
+        return out
 
     def labels(self, vectors: np.ndarray) -> np.ndarray:
         """The label channel alone: how a posting read whole (title and description in one vector) is scored,
@@ -183,7 +204,7 @@ class ConceptIndex:
                            None if has_description is None else has_description[rows])
                 for rows in parts])
         w = self.weights
-        fused = w.fuse(self.channels(title_vectors, titles))
+        fused = w.fuse(self.channels(title_vectors, titles, lexical=bool(w.lexical)))
         with_description = description_vectors is not None and has_description is not None and has_description.any()
         rows = np.flatnonzero(has_description) if with_description else np.zeros(0, dtype=np.int64)
         if self.head is not None and w.head:

@@ -175,7 +175,8 @@ def train(pipeline: Pipeline, languages: Sequence[str], name: str, seed: int = 0
     fusion, calibration, dev = fit_fusion(tasks, head, pipeline, head_weight)
     manifest = {
         "taxonomy": pipeline.taxonomy.content_hash, "esco_source": str(pipeline.taxonomy.source),
-        "encoder": pipeline.space, "occupations": len(pipeline.taxonomy), "seed": seed, "config": config.to_dict(),
+        "encoder": pipeline.space, "channels": pipeline.weights.channels(), "occupations": len(pipeline.taxonomy),
+        "seed": seed, "config": config.to_dict(),
         "data": {"esco_examples": int(len(x) - len(hashes)), "labelled": labelled_stats,
                  "dev_split": f"{dev_queries} held-out alternative labels per language (seed {seed})"},
         "dev": dev, "seconds": round(time.perf_counter() - started, 1),
@@ -212,7 +213,8 @@ def train_models(tagger: Tagger, names: Sequence[str], out: str | Path | None = 
         todo = [n for n in names if pipeline in tagger.ensemble.model_pipelines(n)]
         if missing:
             folder = Path(out or get_settings().models_dir) / encoder_folder(pipeline.encoder)
-            kept = [n for n in todo if TrainedModel.load(folder / n, tagger.taxonomy, pipeline.space) is not None]
+            kept = [n for n in todo
+                    if TrainedModel.load(folder / n, tagger.taxonomy, pipeline.space, pipeline.weights) is not None]
             if kept:
                 report(f"already trained, kept: {', '.join(kept)} ({pipeline.encoder.name})")
             todo = [n for n in todo if n not in kept]
@@ -238,7 +240,7 @@ def for_languages(pipeline: Pipeline, languages: Sequence[str], language: str, s
     folder = get_settings().home / "heads" / key
 
     def load() -> TrainedModel | None:
-        cached = TrainedModel.load(folder, pipeline.taxonomy, pipeline.space)
+        cached = TrainedModel.load(folder, pipeline.taxonomy, pipeline.space, pipeline.weights)
         return cached if cached is not None and cached.languages == languages else None
 
     return load_or_build(f"head cache {folder}", load,

@@ -14,7 +14,7 @@ from ..encoders.plan import EncoderPlan
 from ..errors import ConfigError
 from ..esco.taxonomy import Taxonomy
 from ..heads.trained import TrainedModel
-from ..index.concepts import Weights
+from ..index.concepts import Weights, encoder_weights
 from ..text.postings import Posting, has_description
 from .fusion import fuse_outputs
 from .models import model_spec
@@ -34,7 +34,8 @@ class Ensemble:
                  dense_dims: int | None, rules: Rules) -> None:
         self.taxonomy, self.plan = taxonomy, plan
         self.pipelines = {
-            name: Pipeline(taxonomy, e, weights, progress, models_dir / encoder_folder(e), trained, dense_dims, rules)
+            name: Pipeline(taxonomy, e, weights or encoder_weights(e.name), progress, models_dir / encoder_folder(e),
+                           trained, dense_dims, rules)
             for name, e in encoders.items()
         }
 

@@ -202,7 +202,7 @@ class Pipeline:
         with self._lock:
             if spec.name not in self._trained:
                 self._trained[spec.name] = TrainedModel.load(self.models_dir / spec.name, self.taxonomy,
-                                                             self.space)
+                                                             self.space, self.weights)
             return self._trained[spec.name]
 
     def index(self, model: str) -> ConceptIndex:
