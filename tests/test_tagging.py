@@ -127,3 +127,23 @@ def test_gender_markers_do_not_move_the_ranking(tagger):
     assert clean_title("TCP/IP engineer") == "TCP/IP engineer" and clean_title("(m/w/d)") == "(m/w/d)"
     plain, marked = tagger.tag(["Bäcker", "Bäcker (m/w/d)"], "De", topk=5)
     assert [p.uri for p in marked] == [p.uri for p in plain] and marked[0].score == plain[0].score
+
+
+def test_a_job_named_in_two_gendered_forms_is_read_once(tagger):
+    from escotag.text.postings import clean_title
+
+    for written in ("Leiter/Leiterin - Lager", "Leiter/-in - Lager", "Leiter*in - Lager", "Leiter:innen - Lager",
+                    "Leiter (m/w/d) - Lager", "Leiter/in (m/w/d) - Lager"):
+        assert clean_title(written) == "Leiter - Lager", written
+    assert clean_title("Kaufmann/Kauffrau im Einzelhandel") == "Kaufmann im Einzelhandel"
+    assert clean_title("Tierschutzbeauftragter/Tierschutzbeauftragte") == "Tierschutzbeauftragter"
+    assert clean_title("Diretor técnico/Diretora técnica") == "Diretor técnico"
+    assert clean_title("Vendedor(a)") == "Vendedor" and clean_title("Chargé(e) de clientèle") == "Chargé de clientèle"
+    assert clean_title("Camarero/a") == "Camarero" and clean_title("Waiter/Waitress") == "Waiter"
+    # alternatives, not gendered forms, stay whole
+    for kept in ("TCP/IP engineer", "Sales/Marketing Manager", "Developer/Development Lead", "staff nurse/nurse aid",
+                 "Social Media/Digital Marketing/E Commerce Executive", "Docent natuur- / scheikunde", "n/a"):
+        assert clean_title(kept) == kept
+    plain, paired, short = tagger.tag(["Bäcker", "Bäcker/Bäckerin", "Bäcker/-in (m/w/d)"], "De", topk=5)
+    assert [p.uri for p in paired] == [p.uri for p in short] == [p.uri for p in plain]
+    assert paired[0].score == plain[0].score
