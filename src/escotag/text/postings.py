@@ -71,7 +71,7 @@ def as_posting(item: object) -> Posting:
 # --concept-fold 1): `use` +0.005 to +0.04 MRR, the title mix +0.007 on average over de/es/fr/pt and the three
 # ways of writing them (docs/accuracy.md, "Titles in two gendered forms").
 _SUFFIX = r"-?(?:innen|in|frau|a|as|e|es|se|euse|rice|ère)"
-_SHORT_FORM = re.compile(rf"(?<=\w\w\w)(?:[/*:_·]{_SUFFIX}|\({_SUFFIX}\))(?![\w(])")
+_SHORT_FORM = re.compile(rf"(?<=\w\w\w)(?:[/*:_·]{_SUFFIX}|\({_SUFFIX}\))(?![\w(-])")
 _WORD_PAIR = re.compile(r"(?<![\w/])([\w-]{4,})/([\w-]{4,})(?![\w/])")
 _FEMININE_TAILS = frozenset({
     "in", "innen", "e", "a", "as", "es", "frau", "ess", "esse", "ress", "euse", "se", "rice", "ice", "ster", "ière",
