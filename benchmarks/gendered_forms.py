@@ -22,7 +22,7 @@ from unittest import mock
 from escotag import Tagger
 from escotag.evaluation import xling
 from escotag.tagging import pipeline, rules
-from escotag.text.postings import _GENDER, _gendered, clean_title
+from escotag.text.postings import _GENDER, _first_whole_form, clean_title
 
 STYLES = ("whole", "word", "ending")
 
@@ -36,13 +36,9 @@ def markers_only(title: str) -> str:
 
 def written(label: str, style: str) -> list[str]:
     """The label written in this style, or nothing when it is not a word-for-word pair of gendered forms."""
-    parts = label.split("/")
-    if len(parts) != 2:
+    if "/" not in label or _first_whole_form(label) is None:
         return []
-    first, second = parts[0].split(), parts[1].split()
-    if len(first) != len(second) or first == second or \
-            not all(x == y or _gendered(x, y) for x, y in zip(first, second, strict=True)):
-        return []
+    first, second = (part.split() for part in label.split("/", 1))
     if style == "whole":
         return [label]
     differ = [i for i, (x, y) in enumerate(zip(first, second, strict=True)) if x != y]
