@@ -61,10 +61,11 @@ def slice_pairs(esco_slice: Path) -> tuple[list[Pair], list[Pair]]:
     return [p for p in pairs if p.concept < 200], [p for p in pairs if p.concept >= 200 and p.source == "translation"]
 
 
-def _run(pairs, out, **kwargs):
+def _run(pairs, out, hard_negatives=0, **kwargs):
     from escotag.finetune.train import FinetuneConfig, finetune
 
-    config = FinetuneConfig(steps=12, batch_size=24, learning_rate=3e-3, warmup=2, checkpoint_every=4, seed=5)
+    config = FinetuneConfig(steps=12, batch_size=24, learning_rate=3e-3, warmup=2, checkpoint_every=4, seed=5,
+                            hard_negatives=hard_negatives)
     return finetune(pairs, out, config, progress=False, **kwargs)
 
 
@@ -123,6 +124,53 @@ def test_a_killed_run_resumes_on_the_same_path(adapter_dir, slice_pairs, tmp_pat
     for name, (a, b) in whole.deltas.items():
         assert np.allclose(resumed.deltas[name][0], a, atol=1e-5) and np.allclose(resumed.deltas[name][1], b, atol=1e-5)
     assert not (out / "checkpoint.pt").exists()
+
+
+def test_hard_negative_batches_are_blocks_of_one_cluster_and_keep_every_pair_once_a_pass():
+    from escotag.finetune.train import _order
+
+    clusters = np.arange(120) % 5  # 24 pairs a cluster: blocks of 4 never straddle two
+    for order in (_order(120, 6, 20, seed=1), _order(120, 6, 20, seed=1, clusters=clusters, block=4)):
+        assert sorted(order.ravel()) == list(range(120))  # six batches of 20: one pass, each pair once
+    blocks = _order(120, 12, 20, seed=1, clusters=clusters, block=4).reshape(-1, 4)
+    assert all(len(set(clusters[b])) == 1 for b in blocks)
+    assert len({tuple(clusters[row]) for row in _order(120, 6, 20, seed=1).reshape(-1, 4)}) > 1
+    assert (_order(120, 12, 20, seed=1, clusters=clusters, block=4)[6:] !=
+            _order(120, 12, 20, seed=1, clusters=clusters, block=4)[:6]).any()  # each pass shuffled anew
+
+
+def test_hard_negatives_cluster_alike_occupations_and_survive_a_resume(esco_slice, slice_pairs, adapter_dir,
+                                                                        tmp_path):
+    torch = pytest.importorskip("torch")
+    from escotag.encoders.e5_file import E5Tokenizer
+    from escotag.finetune.model import E5Model
+    from escotag.finetune.train import concept_clusters
+
+    taxonomy = load_taxonomy(esco_slice)
+    labels = [o.label("en") for o in taxonomy.occupations]
+    base = E5File(base_model_path())
+    model = E5Model(base)
+    of = concept_clusters(model, E5Tokenizer(base), dict(enumerate(labels)), size=8, seed=0)
+    assert len(set(of.values())) == len(labels) // 8
+    with torch.no_grad():
+        vectors = model.encode(E5Tokenizer(base).ids(["query: " + x for x in labels])).numpy()
+    cluster = np.array([of[i] for i in range(len(labels))])
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -1)
+    nearest = sims.argmax(axis=1)
+    # alike occupations share a cluster: most concepts' nearest one is in theirs (by chance 1 in ~37)
+    assert (cluster[nearest] == cluster).mean() > 0.5
+    out = tmp_path / "hard"
+    _run(slice_pairs[0], out, hard_negatives=4, labels=labels, stop_after=6)
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["clusters"] is not None
+    _run(slice_pairs[0], out, hard_negatives=4, labels=labels)
+    whole = _run(slice_pairs[0], tmp_path / "whole", hard_negatives=4, labels=labels)
+    resumed, random_batches = Adapter.load(out), Adapter.load(adapter_dir)
+    assert resumed.manifest["config"]["hard_negatives"] == 4
+    for name, (a, b) in Adapter.load(whole).deltas.items():
+        assert np.allclose(resumed.deltas[name][0], a, atol=1e-5) and np.allclose(resumed.deltas[name][1], b, atol=1e-5)
+    assert not all(np.allclose(random_batches.deltas[name][1], b, atol=1e-5)
+                   for name, (_, b) in resumed.deltas.items())  # other batches, another adapter
 
 
 def test_labelled_pairs_leave_out_their_fold(esco_slice, tmp_path):

@@ -54,6 +54,11 @@ def finetune(
     mask_isco_group: Annotated[bool, typer.Option(
         "--mask-isco-group", help="Do not use occupations of the same ISCO-08 unit group as negatives.")
     ] = DEFAULTS.mask_isco_group,
+    hard_negatives: Annotated[int, typer.Option(
+        "--hard-negatives", min=0,
+        help="Make each batch of blocks of this many pairs of alike occupations (clusters of the base model's "
+             "vectors of their English labels): hard negatives at no extra cost a step. 0: random batches.")
+    ] = DEFAULTS.hard_negatives,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in --out, if any.")] = True,
 ) -> None:
     """Contrastive fine-tuning (in-batch negatives) of e5's adapters on ESCO labels in every language (synonyms,
@@ -65,6 +70,7 @@ def finetune(
     from ..esco import load_taxonomy
     from ..esco.folds import concepts_in_fold, fold_name
     from ..esco.synthetic import read_skill_labels
+    from ..esco.taxonomy import PIVOT
     from ..finetune.pairs import esco_pairs, labelled_pairs, posting_pairs
     from ..finetune.train import finetune as run
     from ..settings import get_settings
@@ -87,7 +93,8 @@ def finetune(
         sources.append({"file": path.name, "sha256": file_sha(path), "rows": len(rows), "pairs": len(found),
                         "repeat": LABELLED_REPEAT})
     config = FinetuneConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate, rank=rank,
-                            alpha=2.0 * rank, seed=seed, mask_isco_group=mask_isco_group)
+                            alpha=2.0 * rank, seed=seed, mask_isco_group=mask_isco_group,
+                            hard_negatives=hard_negatives)
     record = {"esco": {"source": taxonomy.source, "version": taxonomy.version, "content": taxonomy.content_hash,
                        "languages": langs or taxonomy.languages,
                        "holdout_concepts": fold_name(holdout_concepts) if holdout_concepts else None,
@@ -98,6 +105,7 @@ def finetune(
     device = default_device()
     typer.echo(f"escotag: {len(pairs):,} pairs, {steps} steps of {batch_size} on {device} -> {target}", err=True)
     started = time.perf_counter()
-    run(pairs, target, config, [o.isco_code for o in taxonomy.occupations], record, device=device, resume=resume)
+    run(pairs, target, config, [o.isco_code for o in taxonomy.occupations], record, device=device, resume=resume,
+        labels=[o.label(PIVOT) for o in taxonomy.occupations])
     typer.echo(f"escotag: adapter written to {target} in {time.perf_counter() - started:.0f}s; use it with "
                f"--encoder e5ft:{target}", err=True)

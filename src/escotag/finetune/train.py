@@ -2,9 +2,11 @@
 
 Each step takes a batch of pairs (``pairs.py``) and scores every anchor against every positive of the batch
 (in-batch negatives, symmetric InfoNCE). A positive of the same occupation, or the same text, is not a negative
-(masked); with ``mask_isco_group`` neither is one of the same ISCO-08 unit group. The pair order is fixed by the
-seed, so a run killed and resumed from its checkpoint (written every ``checkpoint_every`` steps) takes the same
-batches as one that was never stopped.
+(masked); with ``mask_isco_group`` neither is one of the same ISCO-08 unit group. With ``hard_negatives`` K, a
+batch is made of blocks of K pairs whose occupations are alike (one cluster of the base model's vectors of their
+English labels), so each anchor meets ~K-1 hard negatives beside the random ones, at no extra cost a step. The pair
+order is fixed by the seed, so a run killed and resumed from its checkpoint (written every ``checkpoint_every``
+steps) takes the same batches as one that was never stopped.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from .pairs import Pair, pairs_digest
 if TYPE_CHECKING:
     import torch
 
+    from .model import E5Model
+
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 PREFIX = "query: "  # e5's prefix for both sides of a symmetric task, as the e5 encoder uses it
@@ -48,13 +52,39 @@ class FinetuneConfig:
     seed: int = 0
     mask_isco_group: bool = False
     checkpoint_every: int = 50
+    hard_negatives: int = 0  # pairs per block of alike occupations in a batch (0: random batches)
 
 
-def _order(n: int, steps: int, batch: int, seed: int) -> np.ndarray:
-    """Pair indices for every step: whole shuffled passes over the pairs, as many as the steps need."""
+def _order(n: int, steps: int, batch: int, seed: int, clusters: np.ndarray | None = None, block: int = 0
+           ) -> np.ndarray:
+    """Pair indices for every step: whole shuffled passes over the pairs, as many as the steps need. With each
+    pair's cluster and a block size, a pass is cut into blocks of pairs of one cluster (shuffled within it), and the
+    blocks are shuffled: every pair still comes once a pass."""
     rng = np.random.default_rng(seed)
     need = steps * batch
-    return np.concatenate([rng.permutation(n) for _ in range(-(-need // n))])[:need].reshape(steps, batch)
+    passes = []
+    for _ in range(-(-need // n)):
+        order = rng.permutation(n)
+        if clusters is not None and block > 1:
+            order = order[np.argsort(clusters[order], kind="stable")]
+            blocks = np.array_split(order, range(block, n, block))
+            order = np.concatenate([blocks[i] for i in rng.permutation(len(blocks))])
+        passes.append(order)
+    return np.concatenate(passes)[:need].reshape(steps, batch)
+
+
+def concept_clusters(model: E5Model, tokenizer: E5Tokenizer, labels: dict[int, str], size: int, seed: int
+                     ) -> dict[int, int]:
+    """Each concept's cluster (k-means, ~size concepts a cluster) of the model's vectors of its label."""
+    import torch
+    from sklearn.cluster import KMeans
+
+    concepts = sorted(labels)
+    with torch.no_grad():
+        vectors = model.encode(tokenizer.ids([PREFIX + labels[c] for c in concepts])).float().cpu().numpy()
+    k = max(1, len(concepts) // size)
+    found = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors)
+    return dict(zip(concepts, found.tolist(), strict=True))
 
 
 def _negative_mask(batch: list[Pair], groups: list[str] | None) -> np.ndarray:
@@ -90,12 +120,13 @@ def contrastive_loss(vectors: torch.Tensor, batch: list[Pair], temperature: floa
 
 def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConfig(),
              isco_groups: list[str] | None = None, record: dict | None = None, device: str = "cpu",
-             resume: bool = True, progress: bool = True, stop_after: int | None = None) -> Path:
+             resume: bool = True, progress: bool = True, stop_after: int | None = None,
+             labels: list[str] | None = None) -> Path:
     """Train an adapter on these pairs and write it to ``out`` (adapter.npz + manifest.json).
 
-    ``isco_groups`` gives each concept's ISCO-08 unit group (needed for mask_isco_group); ``record`` goes into
-    the manifest (data sources, folds). ``stop_after`` ends the run after that many steps in this call, keeping
-    the checkpoint (what a kill does; for tests).
+    ``isco_groups`` gives each concept's ISCO-08 unit group (needed for mask_isco_group), ``labels`` its English
+    label (needed for hard_negatives); ``record`` goes into the manifest (data sources, folds). ``stop_after``
+    ends the run after that many steps in this call, keeping the checkpoint (what a kill does; for tests).
     """
     try:
         import torch
@@ -109,6 +140,8 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
         raise ConfigError("no training pairs")
     if config.mask_isco_group and isco_groups is None:
         raise ConfigError("mask_isco_group needs each concept's ISCO group")
+    if config.hard_negatives and labels is None:
+        raise ConfigError("hard_negatives needs each concept's label")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -124,7 +157,7 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
     data_hash = pairs_digest(pairs)
     run_key = hashlib.sha256(json.dumps([asdict(config), data_hash, base.sha256]).encode()).hexdigest()
-    start, elapsed, losses = 0, 0.0, []
+    start, elapsed, losses, clusters = 0, 0.0, [], None
     checkpoint = out / CHECKPOINT
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -135,15 +168,19 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, elapsed, losses = state["step"], state["elapsed"], state["losses"]
+        clusters = state.get("clusters")
         log.info("resuming %s at step %d of %d", out, start, config.steps)
-
-    order = _order(len(pairs), config.steps, config.batch_size, config.seed)
+    if config.hard_negatives and clusters is None:  # before any step: the base model's vectors (kept for a resume)
+        of = concept_clusters(model, tokenizer, {p.concept: labels[p.concept] for p in pairs},  # type: ignore[index]
+                              config.hard_negatives, config.seed)
+        clusters = np.array([of[p.concept] for p in pairs])
+    order = _order(len(pairs), config.steps, config.batch_size, config.seed, clusters, config.hard_negatives)
     adapters = model.adapters()
     trainable = {k: v for k, v in model.state_dict().items() if "lora_" in k}
 
     def save_checkpoint(step: int) -> None:
         tmp = checkpoint.with_suffix(".tmp")
-        torch.save({"run": run_key, "step": step, "elapsed": elapsed, "losses": losses,
+        torch.save({"run": run_key, "step": step, "elapsed": elapsed, "losses": losses, "clusters": clusters,
                     "model": {k: v for k, v in model.state_dict().items() if k in trainable},
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp)
         os.replace(tmp, checkpoint)
