@@ -115,14 +115,17 @@ def test_the_merged_file_gives_the_training_models_vectors(adapter_dir, tmp_path
     assert changed.blocks("emb.word").tobytes() == base.blocks("emb.word").tobytes()  # only linear layers change
 
 
+def _assert_same_adapter(x: Adapter, y: Adapter) -> None:
+    for name, (a, b) in y.deltas.items():
+        assert np.allclose(x.deltas[name][0], a, atol=1e-5) and np.allclose(x.deltas[name][1], b, atol=1e-5)
+
+
 def test_a_killed_run_resumes_on_the_same_path(adapter_dir, slice_pairs, tmp_path):
     out = tmp_path / "run"
     _run(slice_pairs[0], out, stop_after=6)  # stops as a kill would, after the checkpoint at step 4... and 6
     assert (out / "checkpoint.pt").exists() and not (out / "adapter.npz").exists()
     _run(slice_pairs[0], out)
-    resumed, whole = Adapter.load(out), Adapter.load(adapter_dir)
-    for name, (a, b) in whole.deltas.items():
-        assert np.allclose(resumed.deltas[name][0], a, atol=1e-5) and np.allclose(resumed.deltas[name][1], b, atol=1e-5)
+    _assert_same_adapter(Adapter.load(out), Adapter.load(adapter_dir))
     assert not (out / "checkpoint.pt").exists()
 
 
@@ -144,7 +147,7 @@ def test_hard_negatives_cluster_alike_occupations_and_survive_a_resume(esco_slic
     torch = pytest.importorskip("torch")
     from escotag.encoders.e5_file import E5Tokenizer
     from escotag.finetune.model import E5Model
-    from escotag.finetune.train import concept_clusters
+    from escotag.finetune.train import PREFIX, concept_clusters
 
     taxonomy = load_taxonomy(esco_slice)
     labels = [o.label("en") for o in taxonomy.occupations]
@@ -153,7 +156,7 @@ def test_hard_negatives_cluster_alike_occupations_and_survive_a_resume(esco_slic
     of = concept_clusters(model, E5Tokenizer(base), dict(enumerate(labels)), size=8, seed=0)
     assert len(set(of.values())) == len(labels) // 8
     with torch.no_grad():
-        vectors = model.encode(E5Tokenizer(base).ids(["query: " + x for x in labels])).numpy()
+        vectors = model.encode(E5Tokenizer(base).ids([PREFIX + x for x in labels])).numpy()
     cluster = np.array([of[i] for i in range(len(labels))])
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -1)
@@ -167,8 +170,7 @@ def test_hard_negatives_cluster_alike_occupations_and_survive_a_resume(esco_slic
     whole = _run(slice_pairs[0], tmp_path / "whole", hard_negatives=4, labels=labels)
     resumed, random_batches = Adapter.load(out), Adapter.load(adapter_dir)
     assert resumed.manifest["config"]["hard_negatives"] == 4
-    for name, (a, b) in Adapter.load(whole).deltas.items():
-        assert np.allclose(resumed.deltas[name][0], a, atol=1e-5) and np.allclose(resumed.deltas[name][1], b, atol=1e-5)
+    _assert_same_adapter(resumed, Adapter.load(whole))
     assert not all(np.allclose(random_batches.deltas[name][1], b, atol=1e-5)
                    for name, (_, b) in resumed.deltas.items())  # other batches, another adapter
 
