@@ -36,7 +36,7 @@ def markers_only(title: str) -> str:
 
 def written(label: str, style: str) -> list[str]:
     """The label written in this style, or nothing when it is not a word-for-word pair of gendered forms."""
-    if "/" not in label or _first_whole_form(label) is None:
+    if _first_whole_form(label) is None:
         return []
     first, second = (part.split() for part in label.split("/", 1))
     if style == "whole":
