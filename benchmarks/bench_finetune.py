@@ -19,9 +19,10 @@ import torch
 
 from escotag.encoders.e5_file import E5File, E5Tokenizer, base_model_path, padded_chunks
 from escotag.esco import load_taxonomy
+from escotag.finetune.loss import contrastive_loss
 from escotag.finetune.model import CHUNK, E5Model
 from escotag.finetune.pairs import LABELLED_REPEAT, esco_pairs, labelled_pairs
-from escotag.finetune.train import FinetuneConfig, _bf16_units, _order, batch_ids, contrastive_loss
+from escotag.finetune.train import FinetuneConfig, _bf16_units, _order, batch_ids
 from escotag.text.postings import read_labelled
 
 SHARED = Path(os.environ.get("ESCOTAG_SHARED", "../shared"))

@@ -46,8 +46,15 @@ def finetune(
     steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = DEFAULTS.steps,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Pairs per step (in-batch negatives).")
                           ] = DEFAULTS.batch_size,
+    mini_batch: Annotated[int, typer.Option(
+        "--mini-batch", min=0,
+        help="Back-propagate a batch this many pairs at a time (a cached loss: the same gradient, the memory of "
+             "this many pairs), so a large --batch-size fits in memory. 0: the whole batch at once.")
+    ] = DEFAULTS.mini_batch,
     learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, linear decay).")
                              ] = DEFAULTS.learning_rate,
+    warmup: Annotated[int, typer.Option(min=1, help="Steps of linear warm-up to the peak learning rate.")
+                      ] = DEFAULTS.warmup,
     rank: Annotated[int, typer.Option(min=1, help="Adapter rank.")] = DEFAULTS.rank,
     seed: Annotated[int, typer.Option(help="Seed of the pair order and the adapter's initial weights.")
                     ] = DEFAULTS.seed,
@@ -63,7 +70,7 @@ def finetune(
 ) -> None:
     """Contrastive fine-tuning (in-batch negatives) of e5's adapters on ESCO labels in every language (synonyms,
     translations, description leads, optionally synthetic postings) and labelled titles; checkpoints every 50
-    steps, resumes when run again."""
+    steps (and every 10 minutes), resumes when run again."""
     import time
 
     from ..encoders.sentence_transformers import default_device
@@ -92,9 +99,9 @@ def finetune(
         pairs += found * LABELLED_REPEAT
         sources.append({"file": path.name, "sha256": file_sha(path), "rows": len(rows), "pairs": len(found),
                         "repeat": LABELLED_REPEAT})
-    config = FinetuneConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate, rank=rank,
+    config = FinetuneConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup, rank=rank,
                             alpha=2.0 * rank, seed=seed, mask_isco_group=mask_isco_group,
-                            hard_negatives=hard_negatives)
+                            hard_negatives=hard_negatives, mini_batch=mini_batch)
     record = {"esco": {"source": taxonomy.source, "version": taxonomy.version, "content": taxonomy.content_hash,
                        "languages": langs or taxonomy.languages,
                        "holdout_concepts": fold_name(holdout_concepts) if holdout_concepts else None,

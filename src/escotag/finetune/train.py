@@ -1,12 +1,13 @@
 """``escotag finetune``: contrastive fine-tuning of multilingual-e5-small's low-rank adapters (torch).
 
 Each step takes a batch of pairs (``pairs.py``) and scores every anchor against every positive of the batch
-(in-batch negatives, symmetric InfoNCE). A positive of the same occupation, or the same text, is not a negative
-(masked); with ``mask_isco_group`` neither is one of the same ISCO-08 unit group. With ``hard_negatives`` K, a
-batch is made of blocks of K pairs whose occupations are alike (one cluster of the base model's vectors of their
-English labels), so each anchor meets ~K-1 hard negatives beside the random ones, at no extra cost a step. The pair
-order is fixed by the seed, so a run killed and resumed from its checkpoint (written every ``checkpoint_every``
-steps) takes the same batches as one that was never stopped.
+(in-batch negatives, symmetric InfoNCE; ``loss.py``). A positive of the same occupation, or the same text, is not
+a negative (masked); with ``mask_isco_group`` neither is one of the same ISCO-08 unit group. With ``mini_batch``, a
+larger batch is back-propagated a mini-batch at a time (the cached loss: the same gradient, less memory). With
+``hard_negatives`` K, a batch is made of blocks of K pairs whose occupations are alike (one cluster of the base
+model's vectors of their English labels), so each anchor meets ~K-1 hard negatives beside the random ones, at no
+extra cost a step. The pair order is fixed by the seed, so a run killed and resumed from its checkpoint (written
+every ``checkpoint_every`` steps) takes the same batches as one that was never stopped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from ..encoders.adapter import save_adapter
 from ..encoders.e5_file import E5File, E5Tokenizer, base_model_path
 from ..errors import ConfigError
+from .loss import cached_backward, contrastive_loss
 from .pairs import Pair, pairs_digest
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_S = 600  # a checkpoint at least this often (seconds) too: a step of a large batch can take half a minute
 PREFIX = "query: "  # e5's prefix for both sides of a symmetric task, as the e5 encoder uses it
 
 
@@ -53,6 +56,9 @@ class FinetuneConfig:
     mask_isco_group: bool = False
     checkpoint_every: int = 50
     hard_negatives: int = 0  # pairs per block of alike occupations in a batch (0: random batches)
+    # pairs whose texts one backward pass holds (the cached loss, loss.cached_backward; 0: the whole batch). The
+    # same gradient either way, so it is left out of the run's key: a run may resume with another mini-batch.
+    mini_batch: int = 0
 
 
 def _order(n: int, steps: int, batch: int, seed: int, clusters: np.ndarray | None = None, block: int = 0
@@ -87,35 +93,9 @@ def concept_clusters(model: E5Model, tokenizer: E5Tokenizer, labels: dict[int, s
     return dict(zip(concepts, found.tolist(), strict=True))
 
 
-def _negative_mask(batch: list[Pair], groups: list[str] | None) -> np.ndarray:
-    """True where positive j must not count as a negative of anchor i (j != i)."""
-    concept = np.array([p.concept for p in batch])
-    text = np.array([p.positive for p in batch], dtype=object)
-    mask = (concept[:, None] == concept[None, :]) | (text[:, None] == text[None, :])
-    if groups is not None:
-        group = np.array([groups[p.concept] for p in batch], dtype=object)
-        mask |= group[:, None] == group[None, :]
-    np.fill_diagonal(mask, False)
-    return mask
-
-
 def batch_ids(tokenizer: E5Tokenizer, batch: list[Pair]) -> list[list[int]]:
     """Token ids of a batch's anchors, then its positives."""
     return tokenizer.ids([PREFIX + p.anchor for p in batch] + [PREFIX + p.positive for p in batch])
-
-
-def contrastive_loss(vectors: torch.Tensor, batch: list[Pair], temperature: float,
-                     groups: list[str] | None = None) -> torch.Tensor:
-    """Symmetric InfoNCE of a batch's vectors (anchors, then positives), other positives of the same concept, text
-    or (with groups) ISCO unit group masked out of the negatives."""
-    import torch
-
-    anchors, positives = vectors[: len(batch)], vectors[len(batch) :]
-    logits = anchors @ positives.T / temperature
-    masked = torch.from_numpy(_negative_mask(batch, groups))
-    logits = logits.masked_fill(masked.to(logits.device), float("-inf"))
-    target = torch.arange(len(batch), device=logits.device)
-    return (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
 
 
 def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConfig(),
@@ -156,7 +136,8 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
     data_hash = pairs_digest(pairs)
-    run_key = hashlib.sha256(json.dumps([asdict(config), data_hash, base.sha256]).encode()).hexdigest()
+    settings = {k: v for k, v in asdict(config).items() if k != "mini_batch"}
+    run_key = hashlib.sha256(json.dumps([settings, data_hash, base.sha256]).encode()).hexdigest()
     start, elapsed, losses, clusters = 0, 0.0, [], None
     checkpoint = out / CHECKPOINT
     if resume and checkpoint.exists():
@@ -189,15 +170,27 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
     autocast = _bf16_units(device)
     chunk = CHUNK.get(torch.device(device).type, CHUNK["cpu"])
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
+
+    saved = time.monotonic()
+
+    def encode(ids: list[list[int]]) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            return model.encode(ids, chunk)
+
     for step in range(start, end):
         began = time.perf_counter()
         batch = [pairs[i] for i in order[step]]
         ids = batch_ids(tokenizer, batch)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            vectors = model.encode(ids, chunk)
-        loss = contrastive_loss(vectors, batch, config.temperature,
-                                isco_groups if config.mask_isco_group else None)
-        loss.backward()
+
+        def loss_of(vectors: torch.Tensor, batch: list[Pair] = batch) -> torch.Tensor:
+            return contrastive_loss(vectors, batch, config.temperature,
+                                    isco_groups if config.mask_isco_group else None)
+
+        if 0 < config.mini_batch < len(batch):
+            loss = cached_backward(encode, ids, loss_of, 2 * config.mini_batch)
+        else:
+            loss = loss_of(encode(ids))
+            loss.backward()
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -205,8 +198,9 @@ def finetune(pairs: list[Pair], out: Path, config: FinetuneConfig = FinetuneConf
         losses.append(round(float(loss.detach()), 4))
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
         bar.update(1)
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == end:
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == end or time.monotonic() > saved + CHECKPOINT_S:
             save_checkpoint(step + 1)
+            saved = time.monotonic()
     bar.close()
     if end < config.steps:
         return out
