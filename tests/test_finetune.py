@@ -151,7 +151,7 @@ def test_the_cached_loss_gives_the_whole_batchs_gradient(slice_pairs):
     whole.backward()
     expected = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad(set_to_none=True)
-    cached = cached_backward(model.encode, ids, loss_of, 6)  # 20 texts: 4 passes of 6 and one of 2
+    cached = cached_backward(model.encode, ids, loss_of, 6)  # 20 texts: three passes of 6 and one of 2
     assert cached.item() == pytest.approx(whole.item(), rel=1e-5)
     for name, param in model.named_parameters():
         assert expected[name].abs().max() > 0
