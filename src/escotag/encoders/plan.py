@@ -26,16 +26,17 @@ ALIASES = {
     "fast": "use",
     # e5 fine-tuned for occupations (e5ft) in e5's seat and at the share chosen out-of-fold on jobbert_val titles
     # for plain e5 (make choose-weights); e5ft led it on jobbert fold 5 (which it never saw) and on MELO deu
-    # (docs/fine-tuning.md). English titles: e5ft alone with its head (weight 2.0, training.TITLE_HEAD_WEIGHTS),
-    # both chosen out-of-fold on those titles with an adapter per held-out fold (share 1.0 on all five folds); the
-    # real titles here are English, so other languages keep the mix. Cross-lingual titles take the same mix: with an
-    # adapter that never saw the query language it led use on that language's ESCO labels (docs/fine-tuning.md,
-    # leave-languages-out). Postings with a description are read by use (and, in English, the old service's mpnet
-    # reading the posting whole: 0.4 use + 0.6 mpnet led mpnet alone on held-out real English ads, issue 9): e5ft
-    # reads a description alone better than use, but with the posting's title beside it the mix lost to use on
-    # synthetic ads of held-out occupations in six languages of seven, and on the aida English ads
-    # (docs/fine-tuning.md, postings). Ukrainian ones take the title mix: USE was not trained on Ukrainian.
-    "accurate": "use*0.4+e5ft*0.6;en=e5ft;xling=use*0.4+e5ft*0.6;described=use;uk.described=use*0.4+e5ft*0.6;"
+    # (docs/fine-tuning.md). Titles: e5ft alone — in English with its head (weight 2.0, training.TITLE_HEAD_WEIGHTS),
+    # both chosen out-of-fold on real English titles with an adapter per held-out fold (share 1.0 on all five
+    # folds); in other languages since its lead over the mix on held-out occupations' labels in their own language
+    # (docs/fine-tuning.md, same-language titles). Cross-lingual titles take the mix: with an adapter that never saw
+    # the query language it led use on that language's ESCO labels (docs/fine-tuning.md, leave-languages-out).
+    # Postings with a description are read by use (and, in English, the old service's mpnet reading the posting
+    # whole: 0.4 use + 0.6 mpnet led mpnet alone on held-out real English ads, issue 9): e5ft reads a description
+    # alone better than use, but with the posting's title beside it the mix lost to use on synthetic ads of held-out
+    # occupations in six languages of seven, and on the aida English ads (docs/fine-tuning.md, postings).
+    # Ukrainian ones take the title mix: USE was not trained on Ukrainian.
+    "accurate": "e5ft;xling=use*0.4+e5ft*0.6;described=use;uk.described=use*0.4+e5ft*0.6;"
                 "en.described=use*0.4+mpnet*0.6",
 }
 

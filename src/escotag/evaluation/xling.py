@@ -8,7 +8,7 @@ from ..errors import ConfigError, DataError
 from ..esco.folds import concepts_in_fold, fold_name
 from ..esco.synthetic import synthetic_postings
 from ..esco.taxonomy import PIVOT, Taxonomy
-from ..index.views import occupation_description
+from ..index.views import occupation_description, taxonomy_views
 from ..learn.training import for_languages
 from ..metrics import gold_ranks, metrics
 from ..tagging.models import BY_LANGUAGE
@@ -30,9 +30,10 @@ def check_request(queries: str, trained: bool, same_language: bool) -> None:
     """ConfigError for what eval_esco_xling cannot score (before a tagger is built for it)."""
     if queries not in QUERIES:
         raise ConfigError(f"queries must be one of {', '.join(QUERIES)}, not {queries!r}")
-    if same_language and queries not in ("postings", "ads"):
-        raise ConfigError("a same-language ESCO set queries with synthetic postings (--queries postings or ads): its "
-                          "labels and descriptions are in the index they would be scored against")
+    if same_language and queries not in ("labels", "postings", "ads"):
+        raise ConfigError("a same-language ESCO set queries with labels (left out of the index they are scored "
+                          "against) or synthetic postings (--queries labels, postings or ads): its descriptions are "
+                          "in that index")
     if same_language and trained:
         raise ConfigError("a same-language ESCO set is scored untrained: every head learned its occupations' texts")
 
@@ -54,7 +55,8 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
     trained head has learned from every other language but this one, so nothing in the query language reaches
     the model. concept_fold: only the occupations of that fold query (every occupation is still a candidate), so
     an encoder fine-tuned with the fold held out can be scored. same_language: postings against the query
-    language's ESCO texts instead, untrained (as a posting in a language with a model is answered)."""
+    language's ESCO texts instead, untrained (as a posting in a language with a model is answered); queried labels
+    are left out of that index, so an occupation is found by its other labels and its description."""
     started = time.perf_counter()
     tx = tagger.taxonomy
     check_request(queries, trained, same_language)
@@ -85,6 +87,16 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
     model = BY_LANGUAGE.get(lang, BY_LANGUAGE[PIVOT])
     members = tagger.members(model, cross_lingual=not same_language, described=queries == "ads")
     check_adapters([pipeline for pipeline, _ in members], esco_language=lang, concept_fold=concept_fold)
+    # same-language labels: lang's ESCO texts without the queried labels (an index of its own, cached by its texts);
+    # an occupation left with no other label in lang does not query
+    views = None
+    if same_language and queries == "labels":
+        labels, descriptions = taxonomy_views(tx, lang)
+        labels = labels.subset(labels.keeping({(g[0], t) for t, g in zip(texts, gold, strict=True)}))
+        views = {lang: (labels, descriptions)}
+        findable = set(labels.owner.tolist())
+        kept = [i for i, g in enumerate(gold) if g[0] in findable]
+        texts, gold = [texts[i] for i in kept], [gold[i] for i in kept]
     candidates = {}
     for pipeline, _ in members:
         head = for_languages(pipeline, allowed, lang, progress=pipeline.progress) if trained else None
@@ -92,7 +104,9 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
             head.check_languages(allowed, f"esco-xling-{lang}")
         # every occupation from its English (or lang's) ESCO texts alone; a head that learned from every language
         # but lang
-        candidates[pipeline] = pipeline.esco_candidates(lang if same_language else PIVOT, head)
+        candidates[pipeline] = (
+            pipeline.candidates(views, len(tx), {"taxonomy": tx.content_hash, "candidates": "esco without queries"})
+            if views else pipeline.esco_candidates(lang if same_language else PIVOT, head))
     ranks = gold_ranks(scored(tagger, texts, model, not same_language, candidates, batch), gold)
     mrr, acc = metrics(ranks)
     return Result(f"esco-{lang}" if same_language else f"esco-xling-{lang}", f"{lang}-only" if same_language
