@@ -28,7 +28,7 @@ ALIASES = {
     # for plain e5 (make choose-weights); e5ft led it on jobbert fold 5 (which it never saw) and on MELO deu
     # (docs/fine-tuning.md). Titles: e5ft alone — in English with its head (weight 2.0, training.TITLE_HEAD_WEIGHTS),
     # both chosen out-of-fold on real English titles with an adapter per held-out fold (share 1.0 on all five
-    # folds); in other languages since its lead over the mix on held-out occupations' labels in their own language
+    # folds); in other languages too: it led the mix on held-out occupations' labels in their own language
     # (docs/fine-tuning.md, same-language titles). Cross-lingual titles take the mix: with an adapter that never saw
     # the query language it led use on that language's ESCO labels (docs/fine-tuning.md, leave-languages-out).
     # Postings with a description are read by use (and, in English, the old service's mpnet reading the posting
