@@ -44,7 +44,7 @@ PREFIX = "query: "  # e5's prefix for both sides of a symmetric task, as the e5 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    steps: int = 3000
+    steps: int = 6000
     batch_size: int = 128
     learning_rate: float = 5e-4
     warmup: int = 50
