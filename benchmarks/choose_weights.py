@@ -12,6 +12,8 @@ An encoder fine-tuned on these titles (e5ft) is scored out-of-fold: ``--adapters
 trained with that fold held out (`escotag finetune --holdout-fold F`; ``shipped`` for the package's, fold 5), and
 each fold's rows are scored by its own adapter. Choosing on four folds then uses adapters that saw the fifth fold's
 titles (never its scores): the usual out-of-fold stacking; a fully nested choice would take 20 trainings.
+``--fold F`` reads only fold F's rows and makes the whole nested choice within them: with ``--fold 5`` the
+shipped adapter (which never saw fold 5) is chosen for without fold adapters, on a fifth of the rows.
 
 Prints a JSON summary.
 """
@@ -110,14 +112,18 @@ def main() -> None:
     parser.add_argument("--file", default=str(SHARED / "eval/postings/jobbert_val_titles_en.csv"))
     parser.add_argument("--adapters", help="e5ft's adapter per held-out fold, comma-separated in fold order "
                         "('shipped' for the package's, fold 5): scores e5ft out-of-fold")
+    parser.add_argument("--fold", type=int, choices=range(1, FOLDS + 1),
+                        help="only this fold's rows, the nested choice made within them (5: the shipped e5ft)")
     args = parser.parse_args()
+    if args.fold and args.adapters:
+        raise SystemExit("--fold and --adapters exclude each other: --adapters scores every fold")
     path = Path(args.file)
     pieces, gold = {}, None
     for enc in args.encoders.split(","):
         if enc == "e5ft" and args.adapters:
             s0, h, gold = out_of_fold_parts(args.adapters.split(","), path)
         else:
-            s0, h, gold = parts(enc, path)
+            s0, h, gold = parts(enc, path, args.fold)
         pieces[enc] = (s0, h)
     n = len(gold)
     out_of_fold = np.zeros_like(next(iter(pieces.values()))[0])
@@ -130,7 +136,7 @@ def main() -> None:
     untrained = {enc: scored(p[0], gold, everything) for enc, p in pieces.items()}
     mrr, acc = metrics(gold_ranks(out_of_fold, gold))
     summary = {
-        "file": path.name, "rows": n, "folds": folds,
+        "file": path.name, "fold": args.fold, "rows": n, "folds": folds,
         "untrained": {enc: {"mrr": round(m, 4), "acc@1": round(a[1], 4), "acc@5": round(a[5], 4)}
                       for enc, (m, a) in untrained.items()},
         "out_of_fold": {"mrr": round(mrr, 4), "acc@1": round(acc[1], 4), "acc@5": round(acc[5], 4)},
