@@ -13,7 +13,7 @@ trained with that fold held out (`escotag finetune --holdout-fold F`; ``shipped`
 each fold's rows are scored by its own adapter. Choosing on four folds then uses adapters that saw the fifth fold's
 titles (never its scores): the usual out-of-fold stacking; a fully nested choice would take 20 trainings.
 ``--fold F`` reads only fold F's rows and makes the whole nested choice within them: with ``--fold 5`` the
-shipped adapter (which never saw fold 5) is chosen for without fold adapters, on a fifth of the rows.
+weights for the shipped adapter (which never saw fold 5) are chosen without fold adapters, on a fifth of the rows.
 
 Prints a JSON summary.
 """
