@@ -85,6 +85,9 @@ def _margin(model, pairs: list[Pair]) -> float:
 def test_a_tiny_run_moves_held_out_pairs_closer(adapter_dir, slice_pairs, tmp_path):
     adapter = Adapter.load(adapter_dir)
     assert set(adapter.deltas) == {f"l{i}.{n}.w" for i in range(12) for n in LINEAR}
+    with np.load(adapter_dir / "adapter.npz") as stored:  # half the size on disk, float32 to merge
+        assert {stored[k].dtype for k in stored.files} == {np.dtype(np.float16)}
+    assert adapter.deltas["l0.q.w"][0].dtype == np.float32
     assert adapter.manifest["base_sha256"] == E5File(base_model_path()).sha256
     assert adapter.manifest["pairs"] == {"synonym": sum(p.source == "synonym" for p in slice_pairs[0]),
                                          "translation": sum(p.source == "translation" for p in slice_pairs[0])}
