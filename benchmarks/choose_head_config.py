@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from choose_weights import FOLDS, HEAD_GRID, SHARED, scored
+from choose_weights import FOLDS, HEAD_GRID, SHARED, best, scored
 from sklearn.model_selection import KFold
 
 from escotag import Tagger
@@ -61,7 +61,7 @@ def main() -> None:
         model = train(pipeline, languages, "EnV2", config=config, progress=False, head_weight=shipped_weight)
         logits[config] = model.head.logits(vectors)
         per_weight = {w: scored(base + w * logits[config], gold, everything) for w in HEAD_GRID}
-        top = max(HEAD_GRID, key=lambda w: (per_weight[w][1][5], per_weight[w][0], -w))
+        top = best(HEAD_GRID, lambda w, c=config: base + w * logits[c], gold, everything)
         dev = model.manifest["dev"]
         print(json.dumps({"epochs": epochs, "learning_rate": rate, "decay": decay,
                           "seconds": round(time.perf_counter() - started, 1),
