@@ -60,14 +60,17 @@ def main() -> None:
         started = time.perf_counter()
         model = train(pipeline, languages, "EnV2", config=config, progress=False, head_weight=shipped_weight)
         logits[config] = model.head.logits(vectors)
-        per_weight = {w: scored(base + w * logits[config], gold, everything) for w in HEAD_GRID}
         top = best(HEAD_GRID, lambda w, c=config: base + w * logits[c], gold, everything)
+
+        def at(weight: float, c: HeadConfig = config) -> list[float]:
+            return _figures(*scored(base + weight * logits[c], gold, everything))
+
         dev = model.manifest["dev"]
         print(json.dumps({"epochs": epochs, "learning_rate": rate, "decay": decay,
                           "seconds": round(time.perf_counter() - started, 1),
                           "esco_dev_mrr": [dev["untrained_mrr"], dev["trained_mrr"]],
-                          f"at_{shipped_weight}": _figures(*per_weight[shipped_weight]),
-                          "best_weight": top, "at_best": _figures(*per_weight[top])}), flush=True)
+                          f"at_{shipped_weight}": at(shipped_weight),
+                          "best_weight": top, "at_best": at(top)}), flush=True)
     candidates = [(c, w) for c in logits for w in HEAD_GRID]
 
     def key(candidate: tuple[HeadConfig, float], rows: np.ndarray) -> tuple:
