@@ -61,16 +61,14 @@ def main() -> None:
         model = train(pipeline, languages, "EnV2", config=config, progress=False, head_weight=shipped_weight)
         logits[config] = model.head.logits(vectors)
         top = best(HEAD_GRID, lambda w, c=config: base + w * logits[c], gold, everything)
-
-        def at(weight: float, c: HeadConfig = config) -> list[float]:
-            return _figures(*scored(base + weight * logits[c], gold, everything))
-
+        at_shipped, at_top = (_figures(*scored(base + w * logits[config], gold, everything))
+                              for w in (shipped_weight, top))
         dev = model.manifest["dev"]
         print(json.dumps({"epochs": epochs, "learning_rate": rate, "decay": decay,
                           "seconds": round(time.perf_counter() - started, 1),
                           "esco_dev_mrr": [dev["untrained_mrr"], dev["trained_mrr"]],
-                          f"at_{shipped_weight}": at(shipped_weight),
-                          "best_weight": top, "at_best": at(top)}), flush=True)
+                          f"at_{shipped_weight}": at_shipped,
+                          "best_weight": top, "at_best": at_top}), flush=True)
     candidates = [(c, w) for c in logits for w in HEAD_GRID]
 
     def key(candidate: tuple[HeadConfig, float], rows: np.ndarray) -> tuple:
