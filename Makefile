@@ -51,7 +51,7 @@ build: $(RUN_STAMP)  ## build every model's index (cached under ESCOTAG_HOME)
 train: build  ## train every trainable model's head from ESCO (escotag train --all; under ESCOTAG_HOME/models)
 	$(BIN)/escotag train --all --encoder $(ENCODER)
 
-finetune: install  ## fine-tune e5's occupation adapter as shipped (ESCO + real titles but fold 5; 6,000 steps, 2¾–4¼ h on 2 cores, resumes where it stopped; not a test)
+finetune: install  ## fine-tune e5's occupation adapter as shipped (ESCO + real titles but fold 5; rank 32, 6,000 steps, 2½–5 h on 2 cores, resumes where it stopped; not a test)
 	$(BIN)/escotag finetune --labelled $(SHARED)/eval/postings/jobbert_val_titles_en.csv --holdout-fold 5 \
 	  --out src/escotag/data/adapters/e5-occupations
 

@@ -26,11 +26,12 @@ ALIASES = {
     "fast": "use",
     # e5 fine-tuned for occupations (e5ft) in e5's seat and at the share chosen out-of-fold on jobbert_val titles
     # for plain e5 (make choose-weights); e5ft led it on jobbert fold 5 (which it never saw) and on MELO deu
-    # (docs/fine-tuning.md). Titles: e5ft alone — in English with its head (weight 2.0, training.TITLE_HEAD_WEIGHTS),
-    # both chosen out-of-fold on real English titles with an adapter per held-out fold (share 1.0 on all five
-    # folds); in other languages too: it led the mix on held-out occupations' labels in their own language
-    # (docs/fine-tuning.md, same-language titles). Cross-lingual titles take the mix: with an adapter that never saw
-    # the query language it led use on that language's ESCO labels (docs/fine-tuning.md, leave-languages-out).
+    # (docs/fine-tuning.md). Titles: e5ft alone — in English with its head (training.TITLE_HEAD_WEIGHTS), both
+    # chosen out-of-fold on real English titles (share 1.0 on all five folds, with an adapter per held-out fold;
+    # the rank-32 adapter's head weight again within fold 5); in other languages too: it led the mix on held-out
+    # occupations' labels in their own language (docs/fine-tuning.md, same-language titles). Cross-lingual titles
+    # take the mix: with an adapter that never saw the query language it led use on that language's ESCO labels
+    # (docs/fine-tuning.md, leave-languages-out).
     # Postings with a description are read by use (and, in English, the old service's mpnet reading the posting
     # whole: 0.4 use + 0.6 mpnet led mpnet alone on held-out real English ads, issue 9): e5ft reads a description
     # alone better than use, but with the posting's title beside it the mix lost to use on synthetic ads of held-out

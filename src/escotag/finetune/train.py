@@ -48,8 +48,8 @@ class FinetuneConfig:
     batch_size: int = 128
     learning_rate: float = 5e-4
     warmup: int = 50
-    rank: int = 8
-    alpha: float = 16.0
+    rank: int = 32
+    alpha: float = 64.0  # scale alpha / rank = 2.0, as escotag finetune sets it for any rank
     temperature: float = 0.02
     max_tokens: int = 128
     seed: int = 0
