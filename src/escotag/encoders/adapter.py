@@ -60,10 +60,11 @@ class Adapter:
 
     def summary(self) -> dict:
         """What /v1/models and escotag models say of it."""
-        m = self.manifest
-        return {"name": self.folder.name, "sha256": self.digest, "pairs": m.get("pairs"),
+        m, config = self.manifest, self.manifest.get("config", {})
+        return {"name": self.folder.name, "sha256": self.digest, "rank": config.get("rank"),
+                "steps": config.get("steps"), "pairs": m.get("pairs"),
                 "labelled": [s.get("file") for s in m.get("labelled", [])], "holdout_fold": m.get("holdout_fold"),
-                "seed": m.get("config", {}).get("seed")}
+                "seed": config.get("seed")}
 
     def merged_weights(self, base: E5File) -> dict[str, np.ndarray]:
         """Every adapted layer's float weight: base + scale · B·A (before rounding to Q4_0)."""
