@@ -100,7 +100,7 @@ def finetune(
         sources.append({"file": path.name, "sha256": file_sha(path), "rows": len(rows), "pairs": len(found),
                         "repeat": LABELLED_REPEAT})
     config = FinetuneConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup, rank=rank,
-                            alpha=2.0 * rank, seed=seed, mask_isco_group=mask_isco_group,
+                            alpha=rank * DEFAULTS.alpha / DEFAULTS.rank, seed=seed, mask_isco_group=mask_isco_group,
                             hard_negatives=hard_negatives, mini_batch=mini_batch)
     record = {"esco": {"source": taxonomy.source, "version": taxonomy.version, "content": taxonomy.content_hash,
                        "languages": langs or taxonomy.languages,

@@ -49,7 +49,7 @@ class FinetuneConfig:
     learning_rate: float = 5e-4
     warmup: int = 50
     rank: int = 32
-    alpha: float = 64.0  # scale alpha / rank = 2.0, as escotag finetune sets it for any rank
+    alpha: float = 64.0  # scale alpha / rank = 2.0, which escotag finetune keeps at any --rank
     temperature: float = 0.02
     max_tokens: int = 128
     seed: int = 0
