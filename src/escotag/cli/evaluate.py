@@ -66,7 +66,7 @@ def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query langu
                    same_language: Annotated[bool, typer.Option(
                        "--same-language", help="Against this language's ESCO texts instead of English ones, the "
                                                "queried labels left out (with --queries labels, postings or ads, "
-                                               "--untrained).")
+                                               "--untrained); English queries only this way.")
                    ] = False) -> None:
     """This language's ESCO labels, descriptions or synthetic postings as queries against an English-only index
     (and a head trained on every other language), or against its own language's without the queried labels

@@ -56,12 +56,16 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
     the model. concept_fold: only the occupations of that fold query (every occupation is still a candidate), so
     an encoder fine-tuned with the fold held out can be scored. same_language: postings against the query
     language's ESCO texts instead, untrained (as a posting in a language with a model is answered); queried labels
-    are left out of that index, so an occupation is found by its other labels and its description."""
+    are left out of that index, so an occupation is found by its other labels and its description. English
+    queries only this way."""
     started = time.perf_counter()
     tx = tagger.taxonomy
     check_request(queries, trained, same_language)
-    if lang not in tx.languages or lang == PIVOT:
-        raise DataError(tx.source, f"no ESCO texts in {lang!r} other than English to query with")
+    if lang not in tx.languages:
+        raise DataError(tx.source, f"no ESCO texts in {lang!r} to query with")
+    if lang == PIVOT and not same_language:
+        raise ConfigError("English ESCO texts query the English index only as a same-language set "
+                          "(--same-language); cross-lingual queries are in another language")
     texts, gold = [], []
     querying = concepts_in_fold(tx, concept_fold) if concept_fold else range(len(tx.occupations))
     for i, occ in enumerate(tx.occupations):
