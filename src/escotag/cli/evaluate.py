@@ -73,7 +73,7 @@ def eval_xling_cmd(lang: Annotated[str, typer.Option("--lang", help="Query langu
     (--same-language)."""
     from ..evaluation.xling import check_request, eval_esco_xling
 
-    check_request(queries, not untrained, same_language)
+    check_request(lang, queries, not untrained, same_language)
     tagger = make_tagger(progress=False, encoder=encoder, use_rules=False)
     _report(eval_esco_xling(tagger, lang, queries, trained=not untrained, concept_fold=concept_fold,
                             same_language=same_language), as_json)

@@ -26,8 +26,11 @@ from .protocol import (
 QUERIES = ("all", "labels", "descriptions", "postings", "ads")
 
 
-def check_request(queries: str, trained: bool, same_language: bool) -> None:
+def check_request(lang: str, queries: str, trained: bool, same_language: bool) -> None:
     """ConfigError for what eval_esco_xling cannot score (before a tagger is built for it)."""
+    if lang == PIVOT and not same_language:
+        raise ConfigError("English ESCO texts query the English index only as a same-language set "
+                          "(--same-language); cross-lingual queries are in another language")
     if queries not in QUERIES:
         raise ConfigError(f"queries must be one of {', '.join(QUERIES)}, not {queries!r}")
     if same_language and queries not in ("labels", "postings", "ads"):
@@ -60,12 +63,9 @@ def eval_esco_xling(tagger: Tagger, lang: str, queries: str = "all", batch: int 
     queries only this way."""
     started = time.perf_counter()
     tx = tagger.taxonomy
-    check_request(queries, trained, same_language)
+    check_request(lang, queries, trained, same_language)
     if lang not in tx.languages:
         raise DataError(tx.source, f"no ESCO texts in {lang!r} to query with")
-    if lang == PIVOT and not same_language:
-        raise ConfigError("English ESCO texts query the English index only as a same-language set "
-                          "(--same-language); cross-lingual queries are in another language")
     texts, gold = [], []
     querying = concepts_in_fold(tx, concept_fold) if concept_fold else range(len(tx.occupations))
     for i, occ in enumerate(tx.occupations):
