@@ -3,6 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 ENCODER ?= accurate
+FINETUNE_RUNS ?= finetune-runs
 
 .PHONY: install test lint build train finetune serve bench bench-spark bench-rules bench-finetune loadtest eval choose-weights clean esco-snapshot docker-base docker-test
 
@@ -51,8 +52,12 @@ build: $(RUN_STAMP)  ## build every model's index (cached under ESCOTAG_HOME)
 train: build  ## train every trainable model's head from ESCO (escotag train --all; under ESCOTAG_HOME/models)
 	$(BIN)/escotag train --all --encoder $(ENCODER)
 
-finetune: install  ## fine-tune e5's occupation adapter as shipped (ESCO + real titles but fold 5; rank 32, 6,000 steps, 2½–5 h on 2 cores, resumes where it stopped; not a test)
+finetune: install  ## fine-tune e5's occupation adapter as shipped: two runs on ESCO + real titles but fold 5 (rank 32, 6,000 steps; random batches, then batches of alike occupations), averaged; ~9 h on 2 cores, each resumes where it stopped; not a test
 	$(BIN)/escotag finetune --labelled $(SHARED)/eval/postings/jobbert_val_titles_en.csv --holdout-fold 5 \
+	  --out $(FINETUNE_RUNS)/random-batches
+	$(BIN)/escotag finetune --labelled $(SHARED)/eval/postings/jobbert_val_titles_en.csv --holdout-fold 5 \
+	  --hard-negatives 16 --out $(FINETUNE_RUNS)/hard-negatives-16
+	$(BIN)/escotag average-adapters $(FINETUNE_RUNS)/random-batches $(FINETUNE_RUNS)/hard-negatives-16 \
 	  --out src/escotag/data/adapters/e5-occupations
 
 serve: $(RUN_STAMP)  ## set up and serve on port 5000: the fast plan answers while the default plan's indices and heads are built

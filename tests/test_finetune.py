@@ -230,6 +230,39 @@ def test_hard_negatives_cluster_alike_occupations_and_survive_a_resume(esco_slic
                    for name, (_, b) in resumed.deltas.items())  # other batches, another adapter
 
 
+def test_a_soup_is_the_mean_of_its_adapters_and_refuses_adapters_of_other_data(esco_slice, slice_pairs, adapter_dir,
+                                                                              tmp_path):
+    pytest.importorskip("torch")
+    import shutil
+    import subprocess
+    import sys
+
+    labels = [o.label("en") for o in load_taxonomy(esco_slice).occupations]
+    hard = _run(slice_pairs[0], tmp_path / "hard", hard_negatives=4, labels=labels)
+    done = subprocess.run([sys.executable, "-m", "escotag", "average-adapters", str(adapter_dir), str(hard),
+                           "--out", str(tmp_path / "soup")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    soup, one, two = Adapter.load(tmp_path / "soup"), Adapter.load(adapter_dir), Adapter.load(hard)
+    base = E5File(base_model_path())
+    mean, first, second = soup.merged_weights(base), one.merged_weights(base), two.merged_weights(base)
+    assert mean.keys() == first.keys()
+    for name, weight in mean.items():  # exactly the mean of the two merged deltas, in a rank of 2 x the recipe's
+        assert np.allclose(weight, (first[name] + second[name]) / 2, atol=1e-6), name
+    assert soup.summary()["rank"] == 2 * one.summary()["rank"] and soup.scale == one.scale
+    assert [i["config"]["hard_negatives"] for i in soup.manifest["soup"]] == [0, 4]
+    for key in ("labelled", "holdout_fold", "esco", "pairs_sha256"):  # what the leakage checks read is kept
+        assert soup.manifest.get(key) == one.manifest.get(key)
+
+    other = tmp_path / "other"  # the same weights, but a record of other training pairs
+    shutil.copytree(hard, other)
+    record = json.loads((other / "manifest.json").read_text())
+    record["pairs_sha256"] = "0" * 64
+    (other / "manifest.json").write_text(json.dumps(record))
+    refused = subprocess.run([sys.executable, "-m", "escotag", "average-adapters", str(adapter_dir), str(other),
+                              "--out", str(tmp_path / "bad")], capture_output=True, text=True)
+    assert refused.returncode != 0 and "pairs_sha256" in refused.stderr and not (tmp_path / "bad").exists()
+
+
 def test_labelled_pairs_leave_out_their_fold(esco_slice, tmp_path):
     taxonomy = load_taxonomy(esco_slice)
     occupations = taxonomy.occupations[:40]

@@ -15,7 +15,7 @@ from ..settings import get_settings, use_settings
 from .esco import app as esco_app
 from .evaluate import app as eval_app
 from .evaluate import tune
-from .finetune import finetune
+from .finetune import average_adapters, finetune
 from .models import build, models, train
 from .options import EncoderOpt, JsonOpt, MinConfidenceOpt, ModelOpt, RulesOpt, TopkOpt, fail, make_tagger
 from .review import app as review_app
@@ -167,6 +167,7 @@ app.command()(train)
 app.add_typer(eval_app, name="eval")
 app.command()(tune)
 app.command("finetune")(finetune)
+app.command("average-adapters")(average_adapters)
 app.command("spark-tag")(spark_tag)
 app.add_typer(esco_app, name="esco")
 app.add_typer(review_app, name="review")

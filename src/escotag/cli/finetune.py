@@ -116,3 +116,18 @@ def finetune(
         labels=[o.label(PIVOT) for o in taxonomy.occupations])
     typer.echo(f"escotag: adapter written to {target} in {time.perf_counter() - started:.0f}s; use it with "
                f"--encoder e5ft:{target}", err=True)
+
+
+def average_adapters(
+    adapters: Annotated[list[Path], typer.Argument(
+        help="Adapter folders escotag finetune wrote from the same pairs (e.g. random batches and "
+             "--hard-negatives).", exists=True, file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="The averaged adapter's folder; use it as 'e5ft:<folder>'.")],
+) -> None:
+    """Average adapters of the same base and training pairs into one (a "soup", exact: its rank is the sum of
+    theirs). The shipped adapter is the soup of two 6,000-step runs (docs/fine-tuning.md)."""
+    from ..finetune.soup import average_adapters as average
+
+    soup = average(adapters, out)
+    typer.echo(f"escotag: {len(adapters)} adapters averaged into {out} (rank {soup.summary()['rank']}); use it with "
+               f"--encoder e5ft:{out}", err=True)
