@@ -250,6 +250,7 @@ def test_a_soup_is_the_mean_of_its_adapters_and_refuses_adapters_of_other_data(e
         assert np.allclose(weight, (first[name] + second[name]) / 2, atol=1e-6), name
     assert soup.summary()["rank"] == 2 * one.summary()["rank"] and soup.scale == one.scale
     assert [i["config"]["hard_negatives"] for i in soup.manifest["soup"]] == [0, 4]
+    assert soup.summary()["seed"] == one.summary()["seed"] and "hard_negatives" not in soup.manifest["config"]
     for key in ("labelled", "holdout_fold", "esco", "pairs_sha256"):  # what the leakage checks read is kept
         assert soup.manifest.get(key) == one.manifest.get(key)
 

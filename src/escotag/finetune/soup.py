@@ -36,9 +36,10 @@ def average_adapters(folders: Sequence[str | Path], out: str | Path) -> Adapter:
     n = len(adapters)
     deltas = {name: (np.concatenate([a.deltas[name][0] for a in adapters]),
                      np.concatenate([a.deltas[name][1] for a in adapters], axis=1) / n) for name in first.deltas}
-    rank = sum(a.deltas[next(iter(a.deltas))][0].shape[0] for a in adapters)
-    steps = {a.manifest.get("config", {}).get("steps") for a in adapters}
-    config = {"rank": rank, "alpha": first.scale * rank, "steps": steps.pop() if len(steps) == 1 else None}
+    rank = next(iter(deltas.values()))[0].shape[0]
+    configs = [a.manifest.get("config", {}) for a in adapters]  # what every run shares (seed, steps…) stays
+    config = {k: v for k, v in configs[0].items() if all(c.get(k) == v for c in configs)}
+    config |= {"rank": rank, "alpha": first.scale * rank}
     manifest = {k: v for k, v in first.manifest.items() if k in SAME or k in ("base", "base_file", "chunk")}
     manifest |= {"config": config,
                  "train_seconds": round(sum(a.manifest.get("train_seconds", 0.0) for a in adapters), 1),
