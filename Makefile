@@ -5,7 +5,7 @@ SHARED ?= ../shared
 ENCODER ?= accurate
 FINETUNE_RUNS ?= finetune-runs
 
-.PHONY: install test lint build train finetune serve bench bench-spark bench-rules bench-finetune loadtest eval choose-weights clean esco-snapshot docker-base docker-test
+.PHONY: install test lint build train finetune serve bench bench-spark bench-rules bench-tokens bench-finetune loadtest eval choose-weights clean esco-snapshot docker-base docker-test
 
 comma := ,
 # The base install runs every plan on a CPU (e5 and mpnet as ONNX graphs escotag builds itself; no torch). Plans
@@ -76,6 +76,9 @@ bench-spark: install build  ## Spark vs CLI throughput on 200,000 real titles, P
 
 bench-rules: install build  ## tagging speed with 10,000 rules loaded vs none, same titles, same process (not a test)
 	ESCOTAG_SHARED=$(SHARED) ESCOTAG_ENCODER=$(ENCODER) $(BIN)/python benchmarks/bench_rules.py
+
+bench-tokens: install  ## how many tokens an ONNX Runtime run should hold: texts/s on one thread by run size (not a test)
+	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/bench_run_tokens.py
 
 bench-finetune: install  ## the fine-tuning step's profile: phases and chunk sizes, the shipped recipe's first steps (not a test)
 	ESCOTAG_SHARED=$(SHARED) $(BIN)/python benchmarks/bench_finetune.py
