@@ -36,7 +36,7 @@ def main() -> None:
             ids = [e.ids for e in encoder._tokenizer.encode_batch(texts)]  # truncated at its 256 tokens
             run = encoder._mean_pooled
         else:
-            ids = encoder._tokenizer.ids([f"query: {t}" for t in texts])
+            ids = encoder._tokenizer.ids([encoder._prefix + t for t in texts])  # as E5Encoder reads them
             run = encoder._run
         for length in lengths:
             x = np.array([i[:length] for i in ids if len(i) >= length][:TEXTS], dtype=np.int64)
